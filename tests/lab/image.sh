@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Build the lab's base image: one Debian 12 tree that every lab host boots from
+# through its own overlay. The cache key is the sha256 of this file, so editing
+# the recipe rebuilds the image on the next `make lab`.
+#
+# usage: image.sh ROOTFS_DIR
+#
+# Everything marked LAB-ONLY below exists because the build machines are not
+# real KVM hosts (no CAP_SYS_RESOURCE, no watchdog device, read-only cgroup v1
+# controllers inside nspawn, one shared network namespace). Roles and modules
+# never set these; real hosts keep the defaults.
+set -euo pipefail
+
+root=${1:?usage: image.sh ROOTFS_DIR}
+mirror=${LAB_MIRROR:-http://deb.debian.org/debian}
+stack="sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock libvirt-clients
+       python3-libvirt qemu-system-x86 qemu-utils augeas-tools"
+
+tmp="$root.partial"
+rm -rf "$tmp"
+debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,iproute2 \
+    bookworm "$tmp" "$mirror"
+
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get install -y -q --no-install-recommends $stack
+chroot "$tmp" apt-get clean
+
+# LAB-ONLY: root inside the container lacks CAP_SYS_RESOURCE, so sanlock must
+# skip mlock/setrlimit/realtime priority; there is no watchdog device (-w 0).
+cat > "$tmp/etc/default/sanlock" <<'CONF'
+# LAB-ONLY (autolease lab image): no CAP_SYS_RESOURCE and no watchdog device here.
+SANLOCK_PRIVILEGED=0
+sanlock_opts="-w 0"
+CONF
+# LAB-ONLY: wdmd cannot open a watchdog device in a container.
+ln -sf /dev/null "$tmp/etc/systemd/system/wdmd.service"
+
+# LAB-ONLY: cgroup v1 controllers are read-only inside nspawn; qemu would fail
+# with "Failed to create v1 controller cpu for group".
+printf '\n# LAB-ONLY (autolease lab image): cgroup controllers are read-only in nspawn.\ncgroup_controllers = [ ]\n' \
+    >> "$tmp/etc/libvirt/qemu.conf"
+
+# LAB-ONLY: all lab hosts share the build machine's network namespace; the
+# default libvirt NAT network would collide between them.
+rm -f "$tmp/etc/libvirt/qemu/networks/autostart/default.xml"
+
+# LAB-ONLY: timers and services that only slow a container's boot.
+for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
+            e2scrub_reap.service fstrim.timer; do
+    ln -sf /dev/null "$tmp/etc/systemd/system/$unit"
+done
+
+# Let the controller's Ansible find a python and a machine id per host (the
+# machine id is written per host at boot: an empty file makes systemd create one).
+: > "$tmp/etc/machine-id"
+
+mkdir -p "$tmp/srv/lab-shared"
+rm -rf "$root"
+mv "$tmp" "$root"
