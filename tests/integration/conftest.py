@@ -1,0 +1,64 @@
+"""The `lab` fixture: the running lab cluster (tests/lab), booted on demand.
+
+The session boots the lab of LAB_DIR (default /var/tmp/autolease-lab) with
+`tests/lab/lab.py up` (reusing running hosts) and leaves it running so the
+next run is fast; `make lab-down` stops it.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+
+import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def ansible_env():
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(REPO / ".cache" / "collections")
+    env["PATH"] = "%s:%s" % (pathlib.Path(sys.executable).parent, env.get("PATH", ""))
+    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"  # parsed by tests
+    return env
+
+
+class Lab:
+    def __init__(self, names):
+        self.hosts = list(names)
+        self.inventory = str(labmod.LAB_DIR / "inventory.yml")
+
+    def host(self, name):
+        return labmod.Host(name)
+
+    def run(self, host, cmd, check=True, timeout=600):
+        """Run a shell command inside a lab host; returns CompletedProcess."""
+        return labmod.Host(host).run(cmd, check=check, timeout=timeout)
+
+    def vm_start(self, host, name, disk=None):
+        return labmod.vm_start(labmod.Host(host), name, disk)
+
+    def vm_stop(self, host, name):
+        return labmod.vm_stop(labmod.Host(host), name)
+
+    def ansible(self, *args, check=False, timeout=1800):
+        """Run `ansible-playbook` (args[0] ends with .yml) or `ansible` against the lab."""
+        tool = "ansible-playbook" if args and str(args[0]).endswith((".yml", ".yaml")) else "ansible"
+        cmd = [str(pathlib.Path(sys.executable).parent / tool), "-i", self.inventory, *map(str, args)]
+        res = subprocess.run(cmd, cwd=str(REPO), env=ansible_env(), capture_output=True,
+                             text=True, timeout=timeout, check=False)
+        if check and res.returncode != 0:
+            raise AssertionError("%s failed (rc=%d):\n%s\n%s" % (" ".join(cmd), res.returncode,
+                                                                  res.stdout[-6000:], res.stderr[-3000:]))
+        return res
+
+
+@pytest.fixture(scope="session")
+def lab():
+    subprocess.run([sys.executable, str(REPO / "tests" / "lab" / "lab.py"), "up"], check=True)
+    return Lab(labmod.host_names())

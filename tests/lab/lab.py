@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""The autolease lab: a local cluster of real Debian 12 hosts.
+
+Each host is a systemd-nspawn container booting real systemd from its own
+overlay over one cached base image (tests/lab/image.sh). All hosts bind-mount
+the same two directories of the build machine:
+
+- <LAB_DIR>/shared -> /srv/lab-shared: the stand-in for the NFS export that
+  the shared_storage role mounts on the lease directory;
+- <LAB_DIR>/images -> /var/lib/libvirt/images: shared VM disk images, so one
+  VM definition (same disk path) can be started on any host.
+
+usage: lab.py up | down | status | inventory | pid HOST | run HOST CMD...
+             vm-start HOST NAME [DISK] | vm-stop HOST NAME
+
+Environment: LAB_DIR (default /var/tmp/autolease-lab), LAB_HOSTS (default 3),
+LAB_IMAGE_DIR (image cache, default LAB_DIR/image; several labs can share one).
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+LAB_DIR = pathlib.Path(os.environ.get("LAB_DIR", "/var/tmp/autolease-lab"))
+RECIPE = HERE / "image.sh"
+BOOT_TIMEOUT = 180
+STOP_TIMEOUT = 60
+
+
+class LabError(Exception):
+    pass
+
+
+def log(msg):
+    print("lab: " + msg, file=sys.stderr, flush=True)
+
+
+def host_names(count=None):
+    count = int(os.environ.get("LAB_HOSTS", "3")) if count is None else count
+    if not 1 <= count <= 50:
+        raise LabError("LAB_HOSTS=%s: expected a number of hosts from 1 to 50" % count)
+    return ["lab%d" % i for i in range(1, count + 1)]
+
+
+def image_key():
+    return hashlib.sha256(RECIPE.read_bytes()).hexdigest()[:16]
+
+
+IMAGE_DIR = pathlib.Path(os.environ.get("LAB_IMAGE_DIR", str(LAB_DIR / "image")))
+
+
+def image_root():
+    return IMAGE_DIR / image_key() / "rootfs"
+
+
+def ensure_image():
+    """Build the base image unless the cached one matches the recipe."""
+    root = image_root()
+    if root.is_dir():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    log("building base image %s (debootstrap, about 2 minutes)" % root.parent.name)
+    subprocess.run(["bash", str(RECIPE), str(root)], check=True)
+    for old in IMAGE_DIR.iterdir():
+        if old != root.parent and not _image_in_use(old):
+            log("removing outdated image %s" % old.name)
+            shutil.rmtree(old, ignore_errors=True)
+    return root
+
+
+def _image_in_use(image_dir):
+    mounts = pathlib.Path("/proc/mounts").read_text()
+    return str(image_dir) in mounts
+
+
+class Host:
+    def __init__(self, name):
+        self.name = name
+        self.dir = LAB_DIR / "hosts" / name
+        self.merged = self.dir / "merged"
+
+    # -- state ---------------------------------------------------------
+    def nspawn_pid(self):
+        try:
+            pid = int((self.dir / "nspawn.pid").read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = pathlib.Path("/proc/%d/cmdline" % pid).read_bytes()
+        except OSError:
+            return None
+        return pid if b"systemd-nspawn" in cmdline and str(self.merged).encode() in cmdline else None
+
+    def init_pid(self):
+        """PID (in our namespace) of the container's systemd."""
+        pid = self.nspawn_pid()
+        if pid is None:
+            return None
+        children = pathlib.Path("/proc/%d/task/%d/children" % (pid, pid))
+        try:
+            kids = children.read_text().split()
+        except OSError:
+            return None
+        return int(kids[0]) if kids else None
+
+    def mounted(self):
+        return (" %s " % self.merged) in pathlib.Path("/proc/mounts").read_text()
+
+    def image(self):
+        try:
+            return (self.dir / "image").read_text().strip()
+        except OSError:
+            return None
+
+    # -- lifecycle -----------------------------------------------------
+    def boot(self, root):
+        for sub in ("upper", "work", "merged"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.dir / "image").write_text(image_key() + "\n")
+        if not self.mounted():
+            subprocess.run(
+                ["mount", "-t", "overlay", "overlay", "-o",
+                 "lowerdir=%s,upperdir=%s,workdir=%s" % (root, self.dir / "upper", self.dir / "work"),
+                 str(self.merged)], check=True)
+        (self.merged / "etc" / "hostname").write_text(self.name + "\n")
+        console = open(self.dir / "console.log", "ab")
+        proc = subprocess.Popen(
+            ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet",
+             "-D", str(self.merged), "-b", "--machine=" + self.name, "--hostname=" + self.name,
+             "--bind=%s:/srv/lab-shared" % (LAB_DIR / "shared"),
+             "--bind=%s:/var/lib/libvirt/images" % (LAB_DIR / "images")],
+            stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        (self.dir / "nspawn.pid").write_text("%d\n" % proc.pid)
+
+    def wait_running(self):
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            pid = self.init_pid()
+            if pid is None and self.nspawn_pid() is None:
+                raise LabError("%s: systemd-nspawn exited during boot; see %s"
+                               % (self.name, self.dir / "console.log"))
+            if pid is not None:
+                res = subprocess.run(["nsenter", "-t", str(pid), "-a", "systemctl", "is-system-running"],
+                                     capture_output=True, text=True, check=False)
+                state = res.stdout.strip()
+                if state in ("running", "degraded"):
+                    return state
+            time.sleep(0.5)
+        raise LabError("%s: systemd did not reach multi-user within %d s; see %s"
+                       % (self.name, BOOT_TIMEOUT, self.dir / "console.log"))
+
+    def run(self, cmd, check=True, timeout=600):
+        pid = self.init_pid()
+        if pid is None:
+            raise LabError("%s is not running: run `make lab-up`" % self.name)
+        return subprocess.run(["nsenter", "-t", str(pid), "-a", "sh", "-c", cmd],
+                              capture_output=True, text=True, check=check, timeout=timeout)
+
+    def stop(self):
+        """Stop the host: leave sanlock lockspaces (else poweroff hangs), power off, unmount."""
+        pid = self.init_pid()
+        nspawn = self.nspawn_pid()
+        if pid is not None:
+            # sanlock refuses to stop while joined (SendSIGKILL=no): force it first.
+            self.run("virsh list --name 2>/dev/null | xargs -r -n1 virsh destroy >/dev/null 2>&1;"
+                     " sanlock client shutdown -f 1 >/dev/null 2>&1; true", check=False, timeout=60)
+            os.kill(pid, signal.SIGRTMIN + 4)  # systemd: orderly poweroff
+        if nspawn is not None:
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self.nspawn_pid() is not None and time.monotonic() < deadline:
+                time.sleep(0.25)
+            if self.nspawn_pid() is not None:
+                log("%s did not power off within %d s: killing it" % (self.name, STOP_TIMEOUT))
+                init = self.init_pid()
+                if init is not None:
+                    os.kill(init, signal.SIGKILL)  # kills the whole PID namespace
+                os.kill(nspawn, signal.SIGKILL)
+                time.sleep(1)
+        if self.mounted():
+            subprocess.run(["umount", str(self.merged)], check=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+TINY_VM = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <video><model type='none'/></video>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
+def vm_start(host, name, disk=None):
+    """Define (if needed) and start a tiny VM: no OS, TCG, 32 MiB, one raw 8 MiB disk.
+
+    The disk lives in /var/lib/libvirt/images, which every lab host shares, so
+    the same definition can be tried on several hosts. Returns the
+    CompletedProcess of `virsh start` (check=False: refusals are results).
+    """
+    disk = disk or "/var/lib/libvirt/images/%s.img" % name
+    xml = TINY_VM.format(name=name, disk=disk)
+    host.run("test -e '{d}' || qemu-img create -q -f raw '{d}' 8M; "
+             "virsh dominfo '{n}' >/dev/null 2>&1 || virsh define /dev/stdin >/dev/null <<'XML'\n{x}XML"
+             .format(d=disk, n=name, x=xml))
+    return host.run("virsh start '%s'" % name, check=False)
+
+
+def vm_stop(host, name):
+    return host.run("virsh destroy '%s'" % name, check=False)
+
+
+def all_hosts():
+    hosts_dir = LAB_DIR / "hosts"
+    if not hosts_dir.is_dir():
+        return []
+    return sorted((Host(p.name) for p in hosts_dir.iterdir() if p.is_dir()),
+                  key=lambda h: int(h.name[3:]) if h.name[3:].isdigit() else 0)
+
+
+def write_inventory(hosts):
+    """An Ansible inventory for the lab (YAML is JSON, so json.dumps writes it)."""
+    inventory = {
+        "all": {
+            "children": {
+                "kvm_hosts": {
+                    "hosts": {h.name: {"ansible_nsenter_pid": h.init_pid()} for h in hosts},
+                    "vars": {
+                        "ansible_connection": "community.docker.nsenter",
+                        "ansible_python_interpreter": "/usr/bin/python3",
+                        # The lab's stand-in for an NFS export is a directory of the
+                        # build machine bound into every host at /srv/lab-shared.
+                        "shared_storage_src": "/srv/lab-shared",
+                        "shared_storage_fstype": "none",
+                        "shared_storage_opts": "bind",
+                        # No watchdog device in a container (see image.sh).
+                        "sanlock_use_watchdog": False,
+                        # Short sanlock I/O timeout: lockspace joins take seconds, not 20 s.
+                        "autolease_io_timeout": 2,
+                    },
+                },
+            },
+        },
+    }
+    path = LAB_DIR / "inventory.yml"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("# Written by tests/lab/lab.py; rewritten at every `make lab-up`.\n"
+                   + json.dumps(inventory, indent=2) + "\n")
+    tmp.rename(path)
+    return path
+
+
+def cmd_up():
+    root = ensure_image()
+    for sub in ("shared", "images"):
+        (LAB_DIR / sub).mkdir(parents=True, exist_ok=True)
+    wanted = [Host(n) for n in host_names()]
+    for extra in all_hosts():
+        if extra.name not in {h.name for h in wanted}:
+            log("stopping %s (LAB_HOSTS is %d)" % (extra.name, len(wanted)))
+            extra.stop()
+    started = []
+    for host in wanted:
+        if host.init_pid() is not None and host.image() == image_key():
+            continue
+        if host.nspawn_pid() is not None or host.dir.exists():
+            log("%s is stale (stopped or built from an older image): recreating it" % host.name)
+            host.stop()
+        log("booting %s" % host.name)
+        host.boot(root)
+        started.append(host)
+    for host in started:
+        host.wait_running()
+    for host in wanted:
+        res = host.run("systemctl is-active sanlock libvirtd", check=False)
+        if res.returncode != 0:
+            raise LabError("%s: sanlock/libvirtd not active: %s" % (host.name, res.stdout.split()))
+    path = write_inventory(wanted)
+    log("%d hosts up (%s); inventory: %s" % (len(wanted), ", ".join(h.name for h in wanted), path))
+
+
+def cmd_down():
+    for host in all_hosts():
+        log("stopping %s" % host.name)
+        host.stop()
+    for sub in ("shared", "images", "hosts"):
+        shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
+    (LAB_DIR / "inventory.yml").unlink(missing_ok=True)
+    leftovers = [line for line in pathlib.Path("/proc/mounts").read_text().splitlines()
+                 if str(LAB_DIR) in line]
+    if leftovers:
+        raise LabError("mounts left behind: %s" % leftovers)
+    log("lab is down; the cached image stays in %s" % IMAGE_DIR)
+
+
+def cmd_status():
+    hosts = all_hosts()
+    if not hosts:
+        print("lab is down")
+        return 1
+    for host in hosts:
+        pid = host.init_pid()
+        print("%-6s %s" % (host.name, "running (pid %d)" % pid if pid else "stopped"))
+    return 0 if all(h.init_pid() for h in hosts) else 1
+
+
+def main(argv):
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    cmd, args = argv[0], argv[1:]
+    try:
+        if cmd == "up":
+            cmd_up()
+        elif cmd == "down":
+            cmd_down()
+        elif cmd == "status":
+            return cmd_status()
+        elif cmd == "inventory":
+            print(LAB_DIR / "inventory.yml")
+        elif cmd == "pid":
+            print(Host(args[0]).init_pid() or "")
+        elif cmd == "vm-start":
+            res = vm_start(Host(args[0]), args[1], args[2] if len(args) > 2 else None)
+            sys.stdout.write(res.stdout)
+            sys.stderr.write(res.stderr)
+            return res.returncode
+        elif cmd == "vm-stop":
+            res = vm_stop(Host(args[0]), args[1])
+            sys.stdout.write(res.stdout)
+            sys.stderr.write(res.stderr)
+            return res.returncode
+        elif cmd == "run":
+            res = Host(args[0]).run(" ".join(args[1:]), check=False)
+            sys.stdout.write(res.stdout)
+            sys.stderr.write(res.stderr)
+            return res.returncode
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    except (LabError, subprocess.CalledProcessError) as err:
+        log("error: %s" % err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
