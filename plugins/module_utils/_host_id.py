@@ -1,0 +1,373 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Cluster-wide sanlock host_id allocation: pure planning, no I/O.
+
+PRIVATE to the autolease.sanlock collection: no compatibility promise.
+
+Every host that shares one lease directory needs its own host_id (1-2000).
+``allocate()`` takes what is known about the hosts of the group, the registry
+kept on the shared storage (host name -> host_id) and the owners of the
+lockspace slots, and returns one id per host plus the new registry. It raises
+``HostIdError``/``HostIdConflict`` before anything is written.
+
+Where an id comes from, in this order:
+
+1. ``explicit``: an admin-set variable (validated integer 1-2000);
+2. ``existing``: the id the host uses now (its qemu-sanlock.conf or its live
+   membership of the lockspace);
+3. ``registry``: the id recorded for the host name on the shared storage;
+4. ``new``: the slot last owned by the host's own lockspace name if there is
+   one, else the lowest id that no host of the group uses, that the registry
+   does not record (before or after this run) and whose slot is free.
+
+Ids of names in the registry that are not part of the group (``--limit``,
+retired hosts) are never handed out; ``release`` removes names explicitly.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
+    HostIdConflict,
+    HostIdError,
+)
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import MAX_HOST_ID
+
+SOURCES = ("explicit", "existing", "registry", "new")
+HOST_KEYS = frozenset(("explicit", "existing", "joined", "running_vms", "lockspace_name"))
+
+# What an admin can do when a conflict is reported; kept in one place so that
+# the messages of the library and the role's variable names agree.
+_FIX_EXPLICIT = "set host_id_explicit for one of them to a free id or remove it"
+_FIX_RELEASE = "release a retired name with host_id_release"
+
+
+class HostFacts(object):
+    """What is known about one host of the group (validated)."""
+
+    __slots__ = ("name", "explicit", "existing", "joined", "running_vms", "lockspace_name")
+
+    def __init__(self, name, explicit=None, existing=None, joined=False, running_vms=0,
+                 lockspace_name=None):
+        if not isinstance(name, str) or not name:
+            raise HostIdError("host name %r is not a non-empty string; give inventory host names" % (name,))
+        self.name = name
+        self.explicit = parse_host_id(explicit, "explicit host_id of host %s" % name)
+        self.existing = parse_host_id(existing, "existing host_id of host %s" % name)
+        self.joined = _parse_bool(joined, "joined of host %s" % name)
+        self.running_vms = _parse_count(running_vms, "running_vms of host %s" % name)
+        if lockspace_name is None or lockspace_name == "":
+            lockspace_name = name
+        if not isinstance(lockspace_name, str):
+            raise HostIdError("lockspace_name of host %s is %r, expected the sanlock host name (a string)"
+                              % (name, lockspace_name))
+        self.lockspace_name = lockspace_name
+        if self.joined and self.existing is None:
+            raise HostIdError("host %s is reported as joined to the lockspace but without its existing host_id; "
+                              "pass the host_id it joined with as existing" % name)
+
+    @classmethod
+    def from_dict(cls, name, data):
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise HostIdError("facts of host %s are %r, expected a dict with keys %s"
+                              % (name, data, ", ".join(sorted(HOST_KEYS))))
+        unknown = set(data) - HOST_KEYS
+        if unknown:
+            raise HostIdError("facts of host %s have unknown keys %s; expected only %s"
+                              % (name, ", ".join(sorted(unknown)), ", ".join(sorted(HOST_KEYS))))
+        return cls(name, **data)
+
+
+class SlotOwner(object):
+    """Owner of one lockspace slot: the name last written into it and whether it is alive."""
+
+    __slots__ = ("name", "live")
+
+    def __init__(self, name, live):
+        self.name = name
+        self.live = bool(live)
+
+    def __repr__(self):
+        return "SlotOwner(%r, live=%r)" % (self.name, self.live)
+
+
+class HostId(object):
+    """The id chosen for one host."""
+
+    __slots__ = ("host_id", "source", "warnings")
+
+    def __init__(self, host_id, source, warnings=None):
+        self.host_id = host_id
+        self.source = source
+        self.warnings = warnings if warnings is not None else []
+
+    def as_dict(self):
+        return {"host_id": self.host_id, "source": self.source, "warnings": list(self.warnings)}
+
+    def __repr__(self):
+        return "HostId(%r, %r, %r)" % (self.host_id, self.source, self.warnings)
+
+
+class Allocation(object):
+    """Result of ``allocate()``."""
+
+    __slots__ = ("host_ids", "registry", "released", "warnings")
+
+    def __init__(self, host_ids, registry, released, warnings):
+        self.host_ids = host_ids      # name -> HostId
+        self.registry = registry      # the new registry: name -> int
+        self.released = released      # name -> int removed from the registry
+        self.warnings = warnings      # warnings not tied to one host
+
+
+def parse_host_id(value, what):
+    """Return value as an int 1-MAX_HOST_ID, or None for None/empty.
+
+    Accepts ints and decimal strings (inventory and template values arrive as
+    strings); refuses booleans, fractions and anything out of range.
+    """
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if isinstance(value, bool):
+        raise HostIdError("%s is %r, expected an integer 1-%d" % (what, value, MAX_HOST_ID))
+    number = None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None:
+        raise HostIdError("%s is %r, expected an integer 1-%d" % (what, value, MAX_HOST_ID))
+    if not 1 <= number <= MAX_HOST_ID:
+        raise HostIdError("%s is %d, expected an integer 1-%d (sanlock refuses 0 and ids above %d)"
+                          % (what, number, MAX_HOST_ID, MAX_HOST_ID))
+    return number
+
+
+def _parse_bool(value, what):
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0", ""):
+        return value.lower() in ("true", "yes", "1")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise HostIdError("%s is %r, expected a boolean" % (what, value))
+
+
+def _parse_count(value, what):
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise HostIdError("%s is %r, expected a count of running VMs (integer >= 0)" % (what, value))
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or value < 0:
+        raise HostIdError("%s is %r, expected a count of running VMs (integer >= 0)" % (what, value))
+    return value
+
+
+def _parse_registry(registry):
+    parsed = {}
+    by_id = {}
+    for name, value in (registry or {}).items():
+        host_id = parse_host_id(value, "host_id recorded in the registry for %s" % name)
+        if host_id is None:
+            raise HostIdError("the registry records no host_id for %s (value %r); "
+                              "fix the registry file or release the name with host_id_release" % (name, value))
+        if host_id in by_id:
+            first = by_id[host_id]
+            a, b = sorted((first, name))
+            raise HostIdConflict("host_id %d is recorded in the registry for both %s and %s; "
+                                 "fix the registry file or release one name with host_id_release"
+                                 % (host_id, a, b))
+        by_id[host_id] = name
+        parsed[name] = host_id
+    return parsed
+
+
+def _parse_slots(slots):
+    parsed = {}
+    for host_id, owner in (slots or {}).items():
+        number = parse_host_id(host_id, "lockspace slot")
+        if not isinstance(owner, SlotOwner):
+            if isinstance(owner, dict):
+                owner = SlotOwner(owner.get("name", owner.get("owner_name")), owner.get("live", False))
+            else:
+                name, live = owner
+                owner = SlotOwner(name, live)
+        parsed[number] = owner
+    return parsed
+
+
+def _describe(name, source):
+    return "%s (%s)" % (name, source)
+
+
+def allocate(hosts, registry=None, slots=None, force=False, release=None):
+    """Plan the host_id of every host of the group.
+
+    hosts: dict name -> HostFacts or dict (explicit, existing, joined,
+        running_vms, lockspace_name); the group sharing one lease directory.
+    registry: dict name -> host_id as recorded on the shared storage.
+    slots: dict host_id -> SlotOwner (or (name, live) / {"name", "live"}) for the
+        slots of the lockspace that are in use; missing ids are free.
+    force: allow changing the id of a host that joined the lockspace, as long
+        as it runs no VM.
+    release: names whose registry entries are removed; none may be in hosts.
+
+    Returns an Allocation; raises HostIdError/HostIdConflict on any conflict.
+    Runs in O(hosts + registry + slots + MAX_HOST_ID).
+    """
+    facts = {}
+    for name, data in hosts.items():
+        facts[name] = data if isinstance(data, HostFacts) else HostFacts.from_dict(name, data)
+    old_registry = _parse_registry(registry)
+    owners = _parse_slots(slots)
+    global_warnings = []
+
+    # Explicit release first: the freed ids become available to this run.
+    released = {}
+    for name in release or []:
+        if name in facts:
+            raise HostIdError("host %s is listed in host_id_release but is also part of this run; "
+                              "release only retired hosts (remove %s from host_id_release or from the play)"
+                              % (name, name))
+        if name in old_registry:
+            released[name] = old_registry[name]
+        else:
+            global_warnings.append("host_id_release names %s, which the registry does not record; nothing to release"
+                                   % name)
+    kept_registry = dict((n, i) for n, i in old_registry.items() if n not in released)
+
+    # 1.-3. Pinned ids: explicit > existing > registry.
+    chosen = {}    # name -> HostId
+    for name in sorted(facts):
+        host = facts[name]
+        warnings = []
+        if host.explicit is not None:
+            chosen[name] = HostId(host.explicit, "explicit", warnings)
+        elif host.existing is not None:
+            chosen[name] = HostId(host.existing, "existing", warnings)
+        elif name in kept_registry:
+            chosen[name] = HostId(kept_registry[name], "registry", warnings)
+        recorded = kept_registry.get(name)
+        if name in chosen and recorded is not None and recorded != chosen[name].host_id:
+            warnings.append("the registry recorded host_id %d for %s; it is updated to %d (%s)"
+                            % (recorded, name, chosen[name].host_id, chosen[name].source))
+        if host.explicit is not None and host.existing is not None and host.existing != host.explicit:
+            _check_change(host, force, warnings)
+
+    # Duplicates among the group, then against registry names outside the group.
+    holder = {}
+    for name in sorted(chosen):
+        host_id = chosen[name].host_id
+        if host_id in holder:
+            other = holder[host_id]
+            raise HostIdConflict(
+                "host_id %d is claimed by two hosts: %s and %s; %s, or %s"
+                % (host_id, _describe(other, chosen[other].source), _describe(name, chosen[name].source),
+                   _FIX_EXPLICIT, _FIX_RELEASE))
+        holder[host_id] = name
+    outside = dict((i, n) for n, i in kept_registry.items() if n not in facts)
+    for name in sorted(chosen):
+        host_id = chosen[name].host_id
+        if host_id in outside:
+            raise HostIdConflict(
+                "host_id %d of %s is recorded in the registry for %s, which is not part of this run "
+                "(--limit or a retired host); set host_id_explicit for %s to another id, or if %s is retired "
+                "release it with host_id_release: [%s]"
+                % (host_id, _describe(name, chosen[name].source), outside[host_id], name, outside[host_id],
+                   outside[host_id]))
+
+    # Lockspace slots of pinned ids.
+    for name in sorted(chosen):
+        _check_slot(facts[name], chosen[name], owners.get(chosen[name].host_id))
+
+    # 4. New ids. Blocked: every id of the group, every id the registry
+    # records before or after this run (minus explicit releases) and every slot
+    # written by some name. A slot last owned by the host's own name is
+    # preferred: the host comes back to its place.
+    blocked = set(holder)
+    blocked.update(kept_registry.values())
+    own_slots = {}
+    for host_id in sorted(owners):
+        owner = owners[host_id]
+        blocked.add(host_id)
+        if owner.name:
+            own_slots.setdefault(owner.name, []).append(host_id)
+    registry_owner = dict((i, n) for n, i in kept_registry.items())
+    cursor = 1
+    for name in sorted(facts):
+        if name in chosen:
+            continue
+        host = facts[name]
+        warnings = []
+        host_id = None
+        for candidate in own_slots.get(host.lockspace_name, ()):
+            if candidate not in holder and registry_owner.get(candidate, name) == name:
+                host_id = candidate
+                warnings.append("lockspace slot %d was last owned by %s; the host gets it back"
+                                % (candidate, host.lockspace_name))
+                break
+        if host_id is None:
+            while cursor <= MAX_HOST_ID and cursor in blocked:
+                cursor += 1
+            if cursor > MAX_HOST_ID:
+                raise HostIdError(
+                    "no free host_id in 1-%d for host %s: %d used by hosts of this run, %d recorded in the registry, "
+                    "%d lockspace slots written; %s"
+                    % (MAX_HOST_ID, name, len(holder), len(kept_registry), len(owners), _FIX_RELEASE))
+            host_id = cursor
+        chosen[name] = HostId(host_id, "new", warnings)
+        holder[host_id] = name
+        blocked.add(host_id)
+
+    new_registry = dict(kept_registry)
+    for name, result in chosen.items():
+        new_registry[name] = result.host_id
+    return Allocation(chosen, new_registry, released, global_warnings)
+
+
+def _check_change(host, force, warnings):
+    """host.explicit differs from host.existing: refuse unless it is safe."""
+    change = "changing the host_id of %s from %d to %d (explicit)" % (host.name, host.existing, host.explicit)
+    if host.running_vms:
+        raise HostIdConflict(
+            "refusing %s: %d VM(s) run on it and hold leases under host_id %d; migrate or stop them, "
+            "then run again with host_id_force_change: true, or set host_id_explicit back to %d"
+            % (change, host.running_vms, host.existing, host.existing))
+    if host.joined and not force:
+        raise HostIdConflict(
+            "refusing %s: the host has joined the lockspace with host_id %d; with no VM running, "
+            "set host_id_force_change: true (the host must then leave the lockspace, e.g. restart libvirtd), "
+            "or set host_id_explicit back to %d" % (change, host.existing, host.existing))
+    if host.joined:
+        warnings.append("%s forced: the host must leave the lockspace and join again with %d"
+                        % (change, host.explicit))
+    else:
+        warnings.append("%s: the host has not joined the lockspace and runs no VM" % change)
+
+
+def _check_slot(host, result, owner):
+    """Refuse an id whose slot a live foreign name owns; warn about a dead one."""
+    if owner is None or not owner.name or owner.name == host.lockspace_name:
+        return
+    if host.joined and result.host_id == host.existing:
+        # The host holds this slot now (under a name it does not pin, e.g. a
+        # random per-start name when sanlock has no our_host_name).
+        return
+    if owner.live:
+        raise HostIdConflict(
+            "host_id %d of %s is in use in the lockspace by the live host %s; "
+            "pick another id with host_id_explicit, or stop %s's sanlock lockspace first if it is the same machine"
+            % (result.host_id, _describe(host.name, result.source), owner.name, owner.name))
+    result.warnings.append("lockspace slot %d was last owned by %s, which is not alive; %s takes it over"
+                           % (result.host_id, owner.name, host.name))
