@@ -1,0 +1,250 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Safe, parallel removal of unused disk leases (replaces virt-sanlock-cleanup).
+
+PRIVATE to the autolease.sanlock collection: no compatibility promise. No
+Ansible imports: the cron script calls run_cleanup() and prints as_dict().
+
+Candidates are regular files directly in lease_dir that are initialised leases
+of __LIBVIRT__DISKS__ whose resource name is the file name. Never deleted: a
+lease any host holds (acquire fails), the lockspace file, symlinks, anything
+that is not a regular file, invalid or uninitialised files, leases of another
+lockspace, leases named in keep (lease names or disk paths), leases whose file
+changed less than min_age seconds ago.
+
+One cleanup per lease directory and host at a time: run_cleanup takes an
+exclusive, non-blocking fcntl.flock on
+/run/autolease-sanlock-cleanup-<md5 of the real lease_dir path>.lock (lock_dir
+overrides /run); a second run fails at once with a LeaseError naming the
+holder's pid instead of waiting.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import threading
+import time
+
+from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _lockspace
+from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import is_lease_name, lease_name
+from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import require_joined
+
+DEFAULT_WORKERS = 8  # sanlock's default max_worker_threads
+SANLOCK_CONF = "/etc/sanlock/sanlock.conf"
+DEFAULT_LOCK_DIR = "/run"
+
+
+def daemon_worker_threads(conf=SANLOCK_CONF):
+    """max_worker_threads from sanlock.conf, else sanlock's default 8."""
+    try:
+        with open(conf) as handle:
+            for line in handle:
+                match = re.match(r"\s*max_worker_threads\s*=\s*(\d+)", line)
+                if match and int(match.group(1)) > 0:
+                    return int(match.group(1))
+    except (IOError, OSError):
+        pass
+    return DEFAULT_WORKERS
+
+
+class CleanupResult:
+    def __init__(self, lease_dir, check_mode):
+        self.lease_dir = lease_dir
+        self.check_mode = check_mode
+        self.removed = []
+        self.held = []
+        self.kept = []
+        self.skipped = []
+        self._lock = threading.Lock()
+
+    def add(self, bucket, entry):
+        with self._lock:
+            getattr(self, bucket).append(entry)
+
+    @property
+    def changed(self):
+        return bool(self.removed)
+
+    def as_dict(self):
+        def by_name(items):
+            return sorted(items, key=lambda item: item["name"] if isinstance(item, dict) else item)
+        return {
+            "lease_dir": self.lease_dir,
+            "check_mode": self.check_mode,
+            "changed": self.changed,
+            "removed": by_name(self.removed),
+            "held": by_name(self.held),
+            "kept": by_name(self.kept),
+            "skipped": by_name(self.skipped),
+            "counts": {
+                "removed": len(self.removed),
+                "held": len(self.held),
+                "kept": len(self.kept),
+                "skipped": len(self.skipped),
+            },
+        }
+
+
+def _lock_path(lease_dir, lock_dir):
+    digest = hashlib.md5(os.path.realpath(lease_dir).encode("utf-8", "surrogateescape")).hexdigest()  # nosec
+    return os.path.join(lock_dir or DEFAULT_LOCK_DIR, "autolease-sanlock-cleanup-%s.lock" % digest)
+
+
+class _DirLock:
+    def __init__(self, lease_dir, lock_dir):
+        self.path = _lock_path(lease_dir, lock_dir)
+        self.lease_dir = lease_dir
+        self.fd = None
+
+    def __enter__(self):
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LeaseError("cannot open the cleanup lock file %s: %s" % (self.path, exc.strerror))
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            try:
+                holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            except OSError:
+                holder = "unknown"
+            os.close(self.fd)
+            self.fd = None
+            raise LeaseError("another lease cleanup of %s is running on this host (pid %s holds %s); wait for "
+                             "it to finish and run again" % (self.lease_dir, holder, self.path))
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, ("%d\n" % os.getpid()).encode("ascii"), 0)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _keep_names(keep):
+    names = set()
+    for item in keep or ():
+        item = str(item)
+        names.add(item if is_lease_name(item) else lease_name(item))
+    return names
+
+
+def _owners_dict(owners):
+    return [{"host_id": owner.host_id, "generation": owner.generation, "shared": owner.shared} for owner in owners]
+
+
+def classify(lease_dir, keep=(), min_age=0, only=None, now=None):
+    """Split the directory into candidates (LeaseFile list) and decided entries: (candidates, result entries).
+
+    Returns (candidates, decided) where decided is a list of (bucket, entry).
+    """
+    now = time.time() if now is None else now
+    keep_names = _keep_names(keep)
+    candidates, decided = [], []
+    try:
+        entries = sorted(os.listdir(lease_dir))
+    except OSError as exc:
+        raise LeaseError("cannot list %s: %s" % (lease_dir, exc.strerror))
+    for entry in entries:
+        if only is not None and entry not in only:
+            continue
+        info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now)
+        if info.kind == "lockspace":
+            decided.append(("skipped", {"name": entry, "reason": "lockspace file"}))
+        elif info.kind == "invalid":
+            decided.append(("skipped", {"name": entry, "reason": info.reason}))
+        elif entry in keep_names:
+            decided.append(("kept", {"name": entry, "reason": "listed in keep"}))
+        elif min_age and now - info.mtime < min_age:
+            decided.append(("kept", {"name": entry, "reason": "younger than min_age (%d s < %d s)"
+                                     % (max(0, now - info.mtime), min_age)}))
+        else:
+            candidates.append(info)
+    return candidates, decided
+
+
+def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, only=None, lock_dir=None):
+    """Remove unused leases from lease_dir; returns a CleanupResult.
+
+    keep: lease names or disk paths never to remove. min_age: seconds since
+    the file was last written (mtime). workers: threads, each with its own
+    sanlock registration (default: the daemon's max_worker_threads, 8).
+    check_mode: read owners from disk, acquire and delete nothing; a lease
+    with any owner recorded on disk counts as held (even if that host died).
+    only: restrict to these file names (the lease module's state=absent).
+    """
+    check_lease_dir(lease_dir)
+    if min_age is None or min_age < 0:
+        raise LeaseError("min_age %r: expected seconds >= 0" % (min_age,))
+    if workers is None:
+        workers = daemon_worker_threads()
+    if workers < 1:
+        raise LeaseError("workers %r: expected an integer >= 1" % (workers,))
+    lockspace_file = _lockspace.lockspace_path(lease_dir)
+    result = CleanupResult(lease_dir, check_mode)
+    with _DirLock(lease_dir, lock_dir):
+        require_joined(lockspace_file, "clean up leases in %s" % lease_dir)
+        candidates, decided = classify(lease_dir, keep=keep, min_age=min_age, only=only)
+        for bucket, entry in decided:
+            result.add(bucket, entry)
+        if check_mode:
+            for info in candidates:
+                if info.owners:
+                    result.add("held", {"name": info.name, "owners": _owners_dict(info.owners),
+                                        "reason": "owners recorded on disk"})
+                else:
+                    result.add("removed", info.name)
+            return result
+        _remove_all(candidates, result, lockspace_file, min(workers, max(1, len(candidates))))
+    return result
+
+
+def _remove_all(candidates, result, lockspace_file, workers):
+    queue = collections.deque(candidates)
+    queue_lock = threading.Lock()
+    errors = []
+
+    def work(remover):
+        try:
+            while not errors:
+                with queue_lock:
+                    if not queue:
+                        return
+                    info = queue.popleft()
+                outcome, reason = remover.remove(info)
+                if outcome == "removed":
+                    result.add("removed", info.name)
+                elif outcome == "held":
+                    fresh = _lease_file.inspect(info.path)
+                    result.add("held", {"name": info.name, "owners": _owners_dict(fresh.owners), "reason": reason})
+                else:
+                    result.add("skipped", {"name": info.name, "reason": reason})
+        except Exception as exc:  # pylint: disable=broad-except
+            errors.append(exc)
+        finally:
+            remover.close()
+
+    removers = [_lease_file.Remover(lockspace_file) for _ in range(workers)]
+    threads = [threading.Thread(target=work, args=(remover,)) for remover in removers[1:]]
+    for thread in threads:
+        thread.start()
+    work(removers[0])
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
