@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Tests of the host_id registry file (plugins/module_utils/_registry.py)."""
+
+import json
+import multiprocessing
+import os
+import stat
+import time
+
+import pytest
+
+from ansible_collections.autolease.sanlock.plugins.module_utils import _registry
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, LeaseDirError
+from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
+    locked,
+    read_registry,
+    registry_path,
+    render_registry,
+    update_registry,
+    write_registry,
+)
+
+
+def test_missing_registry_reads_empty(tmp_path):
+    assert read_registry(str(tmp_path)) == {}
+
+
+def test_write_then_read_round_trips_with_about_key_and_0644(tmp_path):
+    with locked(str(tmp_path)):
+        write_registry(str(tmp_path), {"b": 2, "a": 1})
+    path = registry_path(str(tmp_path))
+    assert read_registry(str(tmp_path)) == {"a": 1, "b": 2}
+    data = json.loads(open(path).read())
+    assert "never handed out" in data["about"]
+    assert list(data["host_ids"]) == ["a", "b"]
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert sorted(os.listdir(str(tmp_path))) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
+
+
+def test_render_is_stable_and_human_readable():
+    text = render_registry({"host-b": 2, "host-a": 1})
+    assert text == render_registry({"host-a": 1, "host-b": 2})
+    assert '\n    "host-a": 1,\n' in text
+
+
+def test_write_replaces_the_file_by_rename(tmp_path):
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+    old = open(registry_path(str(tmp_path)))
+    update_registry(str(tmp_path), lambda r: dict(r, b=2))
+    # A reader that opened the old file keeps a complete old version.
+    assert json.loads(old.read())["host_ids"] == {"a": 1}
+    old.close()
+    assert read_registry(str(tmp_path)) == {"a": 1, "b": 2}
+
+
+def test_unchanged_update_does_not_rewrite(tmp_path):
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+    inode = os.stat(registry_path(str(tmp_path))).st_ino
+    before, after = update_registry(str(tmp_path), lambda r: r)
+    assert before == after == {"a": 1}
+    assert os.stat(registry_path(str(tmp_path))).st_ino == inode
+
+
+def test_update_that_raises_writes_nothing(tmp_path):
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+
+    def refuse(registry):
+        raise HostIdError("conflict")
+
+    with pytest.raises(HostIdError):
+        update_registry(str(tmp_path), refuse)
+    assert read_registry(str(tmp_path)) == {"a": 1}
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    # Fake: a full or failing disk at fsync time cannot be produced for real here.
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_registry.os, "fsync", broken_fsync)
+    with pytest.raises(OSError):
+        update_registry(str(tmp_path), lambda r: {"a": 1, "b": 2})
+    monkeypatch.undo()
+    assert read_registry(str(tmp_path)) == {"a": 1}
+    assert sorted(os.listdir(str(tmp_path))) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("{not json", "autolease-host-ids.json is not valid JSON"),
+    ('{"about": "x"}', 'autolease-host-ids.json has no "host_ids" mapping'),
+    ('{"host_ids": {"a": 0}}', "host_id of a in .*autolease-host-ids.json is 0, expected an integer 1-2000"),
+    ('{"host_ids": {"a": null}}', "autolease-host-ids.json records no host_id for a"),
+    ('{"version": 9, "host_ids": {}}', "autolease-host-ids.json has format version 9.*upgrade the collection"),
+])
+def test_bad_registry_is_refused_naming_the_file(tmp_path, text, message):
+    with open(registry_path(str(tmp_path)), "w") as handle:
+        handle.write(text)
+    with pytest.raises(HostIdError, match=message):
+        read_registry(str(tmp_path))
+
+
+def test_missing_lease_dir_is_refused(tmp_path):
+    with pytest.raises(LeaseDirError, match="lease directory .*/nope does not exist.*mount the shared lease storage"):
+        update_registry(str(tmp_path / "nope"), lambda r: r)
+
+
+def _hold_lock(lease_dir, seconds, ready):
+    with locked(lease_dir):
+        ready.set()
+        time.sleep(seconds)
+        write_registry(lease_dir, dict(read_registry(lease_dir), holder=1))
+
+
+def test_update_waits_for_the_lock_held_by_another_process(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path), 1.0, ready))
+    proc.start()
+    assert ready.wait(10)
+    start = time.monotonic()
+    before, after = update_registry(str(tmp_path), lambda r: dict(r, waiter=2))
+    waited = time.monotonic() - start
+    proc.join(10)
+    assert proc.exitcode == 0
+    assert waited > 0.5
+    assert before == {"holder": 1}
+    assert read_registry(str(tmp_path)) == {"holder": 1, "waiter": 2}
+
+
+def _add_hosts(lease_dir, prefix, count):
+    for i in range(count):
+        def add(registry, name="%s-%d" % (prefix, i)):
+            used = set(registry.values())
+            registry[name] = min(set(range(1, 2001)) - used)
+            return registry
+        update_registry(lease_dir, add)
+
+
+def test_concurrent_writers_in_several_processes_lose_no_entry(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_add_hosts, args=(str(tmp_path), "p%d" % n, 15)) for n in range(6)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+        assert proc.exitcode == 0
+    registry = read_registry(str(tmp_path))
+    assert len(registry) == 90
+    assert sorted(registry.values()) == list(range(1, 91))
