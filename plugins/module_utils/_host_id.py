@@ -336,6 +336,26 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
     return Allocation(chosen, new_registry, released, global_warnings)
 
 
+def slots_to_probe(hosts, registry, owner_names):
+    """Slot ids whose liveness matters: pinned ids written by a foreign name.
+
+    hosts: as for allocate(); registry: name -> id; owner_names: host_id ->
+    owner name of the written slots. Telling live from dead takes two reads
+    some seconds apart, so a caller only waits when this set is not empty
+    (new ids never take a slot written by another name, dead or alive).
+    """
+    probe = set()
+    for name, data in hosts.items():
+        host = data if isinstance(data, HostFacts) else HostFacts.from_dict(name, data)
+        pinned = host.explicit or host.existing or parse_host_id(registry.get(name), "registry id of %s" % name)
+        if pinned is None or pinned not in owner_names:
+            continue
+        owner = owner_names[pinned]
+        if owner and owner != host.lockspace_name and not (host.joined and pinned == host.existing):
+            probe.add(pinned)
+    return probe
+
+
 def _check_change(host, force, warnings):
     """host.explicit differs from host.existing: refuse unless it is safe."""
     change = "changing the host_id of %s from %d to %d (explicit)" % (host.name, host.existing, host.explicit)

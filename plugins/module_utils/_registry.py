@@ -26,7 +26,8 @@ import json
 import os
 import tempfile
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, LeaseDirError
+from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import parse_host_id
 
 REGISTRY_FILE = "autolease-host-ids.json"
@@ -40,12 +41,6 @@ FILE_MODE = 0o644
 
 def registry_path(lease_dir):
     return os.path.join(lease_dir, REGISTRY_FILE)
-
-
-def _check_dir(lease_dir):
-    if not os.path.isdir(lease_dir):
-        raise LeaseDirError("lease directory %s does not exist or is not a directory; mount the shared lease "
-                            "storage there first (or set host_id_lease_dir to where it is mounted)" % lease_dir)
 
 
 def parse_registry(text, path="registry"):
@@ -95,7 +90,7 @@ def read_registry(lease_dir):
 def write_registry(lease_dir, mapping):
     """Replace the registry atomically. The caller holds the lock (locked())."""
     path = registry_path(lease_dir)
-    fd, tmp = tempfile.mkstemp(prefix="." + REGISTRY_FILE + ".", dir=lease_dir)
+    fd, tmp = tempfile.mkstemp(prefix="." + REGISTRY_FILE + ".", suffix=".tmp", dir=lease_dir)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(render_registry(mapping))
@@ -120,7 +115,7 @@ def locked(lease_dir):
 
     Readers need no lock: the file is only ever replaced by rename.
     """
-    _check_dir(lease_dir)
+    check_lease_dir(lease_dir)
     lock_path = os.path.join(lease_dir, LOCK_FILE)
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)

@@ -20,6 +20,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import 
     SlotOwner,
     allocate,
     parse_host_id,
+    slots_to_probe,
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import MAX_HOST_ID
 
@@ -347,3 +348,9 @@ def test_random_histories_keep_ids_unique_stable_and_unreused(steps):
                 release.add(item[1])
         else:
             cluster.vms[item[1]] = item[2]
+
+
+def test_slots_to_probe_lists_only_pinned_ids_written_by_foreign_names():
+    hosts = {"a": {"explicit": 2}, "b": {"existing": 3, "joined": True}, "c": {}, "d": {}, "e": {"explicit": 6}}
+    owners = {2: "stranger", 3: "random-uuid-of-b", 4: "c", 5: "x", 6: "e"}
+    assert slots_to_probe(hosts, {"c": 4, "d": 9}, owners) == {2}

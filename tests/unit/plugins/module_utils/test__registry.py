@@ -105,7 +105,7 @@ def test_bad_registry_is_refused_naming_the_file(tmp_path, text, message):
 
 
 def test_missing_lease_dir_is_refused(tmp_path):
-    with pytest.raises(LeaseDirError, match="lease directory .*/nope does not exist.*mount the shared lease storage"):
+    with pytest.raises(LeaseDirError, match="lease_dir .*/nope does not exist"):
         update_registry(str(tmp_path / "nope"), lambda r: r)
 
 
