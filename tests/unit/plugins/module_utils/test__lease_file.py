@@ -1,0 +1,129 @@
+"""_lease_file: leases created through a real daemon, inspected straight from disk."""
+
+import os
+import shutil
+import stat
+import struct
+import subprocess
+
+import pytest
+
+from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _leader_record
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
+
+NAME = lease_name("/var/lib/libvirt/images/demo.img")
+
+
+def _create(cluster, lease_dir, name=NAME, **kwargs):
+    result = cluster.a.call("_lease_file.create", lease_dir, name, **kwargs)
+    assert "ok" in result, result
+    return result["ok"]
+
+
+def test_create_writes_an_initialised_lease_sanlock_can_read(lease_cluster, lease_dir):
+    assert _create(lease_cluster, lease_dir) is True
+    path = os.path.join(lease_dir, NAME)
+    st = os.stat(path)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 1048576
+    assert sorted(os.listdir(lease_dir)) == sorted(["__LIBVIRT__DISKS__", NAME])  # no temp file left
+    info = _lease_file.inspect(path)
+    assert (info.kind, info.resource, info.lockspace, info.owners) == ("lease", NAME, "__LIBVIRT__DISKS__", [])
+    dump = subprocess.run(["sanlock", "direct", "dump", path], check=True, capture_output=True, text=True).stdout
+    assert "__LIBVIRT__DISKS__" in dump and NAME in dump
+
+
+def test_create_never_replaces_an_existing_file(lease_cluster, lease_dir):
+    path = os.path.join(lease_dir, NAME)
+    with open(path, "wb") as handle:
+        handle.write(b"\0" * 1048576)
+    assert _create(lease_cluster, lease_dir) is False
+    assert _lease_file.inspect(path).reason == "uninitialised (zero-filled)"
+    assert _create(lease_cluster, lease_dir, repair=True) is True
+    assert _lease_file.inspect(path).kind == "lease"
+
+
+def test_owners_of_an_exclusive_lease_held_by_the_other_host(lease_cluster, lease_dir):
+    _create(lease_cluster, lease_dir)
+    path = os.path.join(lease_dir, NAME)
+    with lease_cluster.b.hold(lease_dir, [NAME]):
+        owners = _lease_file.inspect(path).owners
+        assert [(o.host_id, o.shared) for o in owners] == [(2, False)]
+    assert _lease_file.inspect(path).owners == []
+
+
+def test_owners_of_a_shared_lease_held_by_both_hosts(lease_cluster, lease_dir):
+    _create(lease_cluster, lease_dir)
+    path = os.path.join(lease_dir, NAME)
+    with lease_cluster.a.hold(lease_dir, [NAME], shared=True):
+        with lease_cluster.b.hold(lease_dir, [NAME], shared=True):
+            owners = _lease_file.inspect(path).owners
+            assert sorted((o.host_id, o.shared) for o in owners) == [(1, True), (2, True)]
+    assert _lease_file.inspect(path).owners == []
+
+
+def _rewrite_leader(path, **fields):
+    with open(path, "r+b") as handle:
+        sector = bytearray(handle.read(512))
+        if "space" in fields:
+            sector[56:104] = fields["space"].encode().ljust(48, b"\0")
+        struct.pack_into("<I", sector, 168, _leader_record.crc32c(bytes(sector[:168])))
+        handle.seek(0)
+        handle.write(sector)
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("symlink", "symlink"),
+    ("directory", "directory"),
+    ("fifo", "not a regular file"),
+    ("zeros", "uninitialised (zero-filled)"),
+    ("garbage", "not a sanlock lease"),
+    ("torn", "torn (leader checksum mismatch)"),
+    ("truncated", "truncated"),
+    ("other_lockspace", "lease of another lockspace (OTHER)"),
+    ("renamed", "does not match the file name"),
+])
+def test_inspect_names_what_is_wrong(lease_cluster, lease_dir, kind, reason):
+    path = os.path.join(lease_dir, NAME)
+    if kind in ("torn", "truncated", "other_lockspace", "renamed"):
+        _create(lease_cluster, lease_dir, name=lease_name("/template"))
+        shutil.copyfile(os.path.join(lease_dir, lease_name("/template")), path)
+        if kind == "renamed":
+            pass
+        elif kind == "other_lockspace":
+            _rewrite_leader(path, space="OTHER")
+            _rewrite_leader(path)
+        else:
+            with open(path, "r+b") as handle:
+                if kind == "torn":
+                    handle.seek(130)
+                    handle.write(b"x")
+                else:
+                    handle.truncate(4096)
+        if kind != "renamed":
+            # the copy names the template's resource: give it this file's name, keep the checksum right
+            with open(path, "r+b") as handle:
+                sector = bytearray(handle.read(512))
+                sector[104:152] = NAME.encode().ljust(48, b"\0")
+                if kind != "torn":
+                    struct.pack_into("<I", sector, 168, _leader_record.crc32c(bytes(sector[:168])))
+                handle.seek(0)
+                handle.write(sector)
+    elif kind == "symlink":
+        os.symlink("/etc/passwd", path)
+    elif kind == "directory":
+        os.mkdir(path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "zeros":
+        with open(path, "wb") as handle:
+            handle.write(b"\0" * 1048576)
+    elif kind == "garbage":
+        with open(path, "wb") as handle:
+            handle.write(b"not a lease\n" * 1000)
+    info = _lease_file.inspect(path)
+    assert info.kind == "invalid"
+    assert reason in info.reason
+
+
+def test_inspect_lockspace_file(lease_cluster):
+    assert _lease_file.inspect(lease_cluster.lockspace).kind == "lockspace"
