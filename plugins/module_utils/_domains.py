@@ -82,7 +82,11 @@ def domain_disks(names="all", uri=DEFAULT_URI):
         result = {}
         for domain in domains:
             try:
-                result[domain.name()] = leased_disks(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+                disks = leased_disks(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+                if domain.isActive():  # a running domain holds the leases of its live definition
+                    known = set(disk.path for disk in disks)
+                    disks += [disk for disk in leased_disks(domain.XMLDesc(0)) if disk.path not in known]
+                result[domain.name()] = disks
             except libvirt.libvirtError as exc:
                 if names == "all" or names == ["all"]:
                     continue  # undefined while we listed
