@@ -66,7 +66,7 @@ class SanlockHost:
         subprocess.run(["sanlock", "client", "shutdown", "-f", "1"], env=env,
                        capture_output=True, timeout=30, check=False)
         pid_file = pathlib.Path(self.run_dir) / "sanlock.pid"
-        for _ in range(100):
+        for _attempt in range(100):
             if not pid_file.exists():
                 return
             time.sleep(0.05)
@@ -78,7 +78,7 @@ def _start_daemon(run_dir, name):
     subprocess.run(["sanlock", "daemon", "-w", "0", "-U", "root", "-G", "root", "-e", name],
                    env=env, check=True, timeout=30)
     sock = run_dir / "sanlock.sock"
-    for _ in range(200):
+    for _attempt in range(200):
         if sock.exists():
             return SanlockHost(run_dir, name)
         time.sleep(0.05)

@@ -53,8 +53,8 @@ class Lab:
         res = subprocess.run(cmd, cwd=str(REPO), env=ansible_env(), capture_output=True,
                              text=True, timeout=timeout, check=False)
         if check and res.returncode != 0:
-            raise AssertionError("%s failed (rc=%d):\n%s\n%s" % (" ".join(cmd), res.returncode,
-                                                                  res.stdout[-6000:], res.stderr[-3000:]))
+            raise AssertionError("%s failed (rc=%d):\n%s\n%s"
+                                 % (" ".join(cmd), res.returncode, res.stdout[-6000:], res.stderr[-3000:]))
         return res
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The autolease lab: a local cluster of real Debian 12 hosts.
 
 Each host is a systemd-nspawn container booting real systemd from its own
@@ -18,7 +17,6 @@ LAB_IMAGE_DIR (image cache, default LAB_DIR/image; several labs can share one).
 """
 
 import hashlib
-import json
 import os
 import pathlib
 import shutil
@@ -235,42 +233,34 @@ def all_hosts():
 
 
 def write_inventory(hosts):
-    """An Ansible inventory for the lab (YAML is JSON, so json.dumps writes it)."""
-    inventory = {
-        "all": {
-            "children": {
-                "kvm_hosts": {
-                    "hosts": {h.name: {"ansible_nsenter_pid": h.init_pid()} for h in hosts},
-                    "vars": {
-                        "ansible_connection": "community.docker.nsenter",
-                        "ansible_python_interpreter": "/usr/bin/python3",
-                        # The lab's stand-in for an NFS export is a directory of the
-                        # build machine bound into every host at /srv/lab-shared.
-                        "shared_storage_src": "/srv/lab-shared",
-                        "shared_storage_fstype": "none",
-                        "shared_storage_opts": "bind",
-                        # No watchdog device in a container (see image.sh).
-                        "sanlock_use_watchdog": False,
-                        # Short sanlock I/O timeout: lockspace joins take seconds, not 20 s.
-                        "autolease_io_timeout": 2,
-                    },
-                },
-            },
-        },
-    }
+    """Write LAB_DIR/inventory.yml; its settings live in tests/lab/group_vars."""
+    for host in hosts:
+        (host.dir / "init.pid").write_text("%d\n" % host.init_pid())
+    group_vars = LAB_DIR / "group_vars"
+    if not group_vars.is_symlink():
+        group_vars.symlink_to(HERE / "group_vars", target_is_directory=True)
     path = LAB_DIR / "inventory.yml"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("# Written by tests/lab/lab.py; rewritten at every `make lab-up`.\n"
-                   + json.dumps(inventory, indent=2) + "\n")
+    tmp.write_text(
+        "# Written by tests/lab/lab.py at every `make lab-up`; settings: tests/lab/group_vars.\n"
+        "all:\n  children:\n    kvm_hosts:\n      hosts:\n"
+        + "".join("        %s: {ansible_nsenter_pid: %d}\n" % (h.name, h.init_pid()) for h in hosts))
     tmp.rename(path)
     return path
 
 
 def cmd_up():
     root = ensure_image()
+    wanted = [Host(n) for n in host_names()]
+    if not any(h.init_pid() for h in all_hosts()):
+        # A cold start is a new cluster: leases and images of an earlier lab
+        # whose hosts were killed (not brought down) must not leak into it.
+        for host in all_hosts():
+            host.stop()
+        for sub in ("shared", "images"):
+            shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
     for sub in ("shared", "images"):
         (LAB_DIR / sub).mkdir(parents=True, exist_ok=True)
-    wanted = [Host(n) for n in host_names()]
     for extra in all_hosts():
         if extra.name not in {h.name for h in wanted}:
             log("stopping %s (LAB_HOSTS is %d)" % (extra.name, len(wanted)))
@@ -302,6 +292,7 @@ def cmd_down():
     for sub in ("shared", "images", "hosts"):
         shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
     (LAB_DIR / "inventory.yml").unlink(missing_ok=True)
+    (LAB_DIR / "group_vars").unlink(missing_ok=True)
     leftovers = [line for line in pathlib.Path("/proc/mounts").read_text().splitlines()
                  if str(LAB_DIR) in line]
     if leftovers:
