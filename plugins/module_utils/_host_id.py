@@ -266,16 +266,19 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
             _check_change(host, force, warnings)
 
     # Duplicates among the group, then against registry names outside the group.
-    holder = {}
+    claims = {}
     for name in sorted(chosen):
-        host_id = chosen[name].host_id
-        if host_id in holder:
-            other = holder[host_id]
-            raise HostIdConflict(
-                "host_id %d is claimed by two hosts: %s and %s; %s, or %s"
-                % (host_id, _describe(other, chosen[other].source), _describe(name, chosen[name].source),
-                   _FIX_EXPLICIT, _FIX_RELEASE))
-        holder[host_id] = name
+        claims.setdefault(chosen[name].host_id, []).append(name)
+    for host_id in sorted(claims):
+        names = claims[host_id]
+        if len(names) > 1:
+            described = [_describe(n, chosen[n].source) for n in names]
+            fix = _FIX_EXPLICIT
+            if any(chosen[n].source == "registry" for n in names):
+                fix += ", or " + _FIX_RELEASE
+            raise HostIdConflict("host_id %d is claimed by %d hosts: %s and %s; %s"
+                                 % (host_id, len(names), ", ".join(described[:-1]), described[-1], fix))
+    holder = dict((result.host_id, name) for name, result in chosen.items())
     outside = dict((i, n) for n, i in kept_registry.items() if n not in facts)
     for name in sorted(chosen):
         host_id = chosen[name].host_id

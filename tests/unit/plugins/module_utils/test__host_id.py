@@ -110,12 +110,20 @@ def test_joined_without_existing_is_refused():
 # --- conflicts --------------------------------------------------------------
 
 def test_duplicate_explicit_ids_name_both_hosts_and_the_id():
-    with pytest.raises(HostIdConflict, match=r"host_id 3 is claimed by two hosts: a \(explicit\) and b \(explicit\)"):
+    with pytest.raises(HostIdConflict, match=r"host_id 3 is claimed by 2 hosts: a \(explicit\) and b \(explicit\); "
+                                             r"set host_id_explicit for one of them to a free id or remove it$"):
         allocate({"a": {"explicit": 3}, "b": {"explicit": 3}, "c": {}})
 
 
+def test_duplicate_names_every_host_claiming_the_id():
+    with pytest.raises(HostIdConflict, match=r"host_id 7 is claimed by 3 hosts: a \(explicit\), b \(explicit\) and "
+                                             r"c \(explicit\)"):
+        allocate({"a": {"explicit": 7}, "b": {"explicit": 7}, "c": {"explicit": 7}})
+
+
 def test_duplicate_existing_and_registry_ids_name_both_hosts():
-    with pytest.raises(HostIdConflict, match=r"host_id 2 is claimed by two hosts: a \(registry\) and b \(existing\)"):
+    with pytest.raises(HostIdConflict, match=r"host_id 2 is claimed by 2 hosts: a \(registry\) and b \(existing\);.*"
+                                             r"release a retired name with host_id_release"):
         allocate({"a": {}, "b": {"existing": 2}}, registry={"a": 2})
 
 

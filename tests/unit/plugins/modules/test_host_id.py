@@ -139,7 +139,7 @@ def test_through_ansible_duplicate_explicit_ids_fail_naming_both_hosts(tmp_path)
     args = {"lease_dir": str(lease_dir), "hosts": {"kvm1": {"explicit": 3}, "kvm2": {"explicit": "3"}, "kvm3": {}}}
     proc = _ansible(args, tmp_path)
     assert proc.returncode != 0
-    assert "host_id 3 is claimed by two hosts: kvm1 (explicit) and kvm2 (explicit)" in proc.stdout, proc.stdout
+    assert "host_id 3 is claimed by 2 hosts: kvm1 (explicit) and kvm2 (explicit)" in proc.stdout, proc.stdout
     assert os.listdir(str(lease_dir)) in ([], [".autolease-host-ids.lock"])
 
 
