@@ -57,7 +57,12 @@ def _libvirt():
         import libvirt  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
         raise MissingDependency("python3-libvirt is not importable (%s): %s" % (exc, LIBVIRT_HINT))
+    libvirt.registerErrorHandler(_quiet, None)  # errors come back as exceptions; do not print them too
     return libvirt
+
+
+def _quiet(_context, _error):
+    return None
 
 
 def domain_disks(names="all", uri=DEFAULT_URI):
