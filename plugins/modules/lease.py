@@ -21,7 +21,7 @@ description:
     sees a half-written lease; an existing file is never replaced, except an uninitialised one (zero-filled,
     torn, truncated) older than O(repair_grace), which is rebuilt. Younger ones are reported in RV(pending) and
     left alone, because another host may be writing them.
-  - With O(state=absent), removes the named leases with the safety of M(autolease.sanlock.lease_cleanup):
+  - With O(state=absent), removes the named leases with the safety of M(autolease.sanlock.lease_cleanup) -
     each lease is acquired through the local sanlock daemon, deleted while held and released; a lease held by any
     host stays (RV(held)). The lockspace file is never removed.
   - Creating files needs the local sanlock daemon running (sanlock writes through it); removing needs it joined to
@@ -53,7 +53,7 @@ options:
     default: /var/lib/libvirt/sanlock
   disks:
     description:
-      - Disk source paths exactly as written in the domain XML (no canonicalisation: C(//a.img) and C(/a.img)
+      - Disk source paths exactly as written in the domain XML (no canonicalisation; C(//a.img) and C(/a.img)
         are different leases).
     type: list
     elements: str
@@ -93,7 +93,7 @@ options:
     type: int
     default: 300
 notes:
-  - Modes as libvirt uses them: the lockspace C(0660), leases C(0600), both owned by O(owner) and O(group).
+  - Modes as libvirt uses them - the lockspace C(0660), leases C(0600), both owned by O(owner) and O(group).
   - Requires python3-sanlock, and python3-libvirt when O(domains) is used, on the managed host.
 requirements:
   - python3-sanlock

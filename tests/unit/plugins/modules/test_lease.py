@@ -63,3 +63,38 @@ def test_failures_name_the_problem(lease_cluster, lease_dir, tmp_path):
     assert down["failed"] is True and "systemctl start sanlock" in down["msg"]
     bad = lease_cluster.a.module("lease", dict(lease_dir=lease_dir, state="gone"))
     assert bad["failed"] is True and "state" in bad["msg"]
+
+
+NODE = """<node>
+  <domain type='test'>
+    <name>vm1</name><memory>65536</memory><os><type>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'><source file='/img/vm1.img'/><target dev='vda'/></disk>
+      <disk type='block' device='disk'><source dev='/dev/shared'/><shareable/><target dev='vdb'/></disk>
+      <disk type='file' device='cdrom'><source file='/iso/ro.iso'/><readonly/><target dev='hdc'/></disk>
+    </devices>
+  </domain>
+  <domain type='test'>
+    <name>vm2</name><memory>65536</memory><os><type>hvm</type></os>
+    <devices><disk type='block' device='disk'><source dev='/dev/shared'/><shareable/><target dev='vda'/></disk></devices>
+  </domain>
+</node>
+"""
+
+
+def test_domains_all_gets_leases_for_read_write_disks(lease_cluster, lease_dir, tmp_path):
+    node = tmp_path / "node.xml"
+    node.write_text(NODE)
+    args = dict(lease_dir=lease_dir, domains="all", libvirt_uri="test://" + str(node), owner="root", group="root")
+    result = lease_cluster.a.module("lease", args)
+    shared, vm1 = lease_name("/dev/shared"), lease_name("/img/vm1.img")
+    assert result["leases"] == {
+        vm1: {"paths": ["/img/vm1.img"], "shared": False, "domains": ["vm1"]},
+        shared: {"paths": ["/dev/shared"], "shared": True, "domains": ["vm1", "vm2"]},
+    }
+    assert sorted(result["created"]) == sorted([vm1, shared])
+    assert lease_name("/iso/ro.iso") not in os.listdir(lease_dir)
+    named = lease_cluster.a.module("lease", dict(args, domains=["vm2"]))
+    assert named["changed"] is False and list(named["leases"]) == [shared]
+    unknown = lease_cluster.a.module("lease", dict(args, domains=["nope"]))
+    assert unknown["failed"] is True and "'nope' is not defined" in unknown["msg"]
