@@ -262,8 +262,11 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
         if name in chosen and recorded is not None and recorded != chosen[name].host_id:
             warnings.append("the registry recorded host_id %d for %s; it is updated to %d (%s)"
                             % (recorded, name, chosen[name].host_id, chosen[name].source))
-        if host.explicit is not None and host.existing is not None and host.existing != host.explicit:
-            _check_change(host, force, warnings)
+        # The id the host runs with today: its own config or live membership,
+        # else what the registry says it was given.
+        current = host.existing if host.existing is not None else recorded
+        if host.explicit is not None and current is not None and current != host.explicit:
+            _check_change(host, current, force, warnings)
 
     # Duplicates among the group, then against registry names outside the group.
     claims = {}
@@ -359,23 +362,23 @@ def slots_to_probe(hosts, registry, owner_names):
     return probe
 
 
-def _check_change(host, force, warnings):
-    """host.explicit differs from host.existing: refuse unless it is safe."""
-    change = "changing the host_id of %s from %d to %d (explicit)" % (host.name, host.existing, host.explicit)
+def _check_change(host, current, force, warnings):
+    """host.explicit differs from the id the host has now: refuse unless it is safe."""
+    change = "changing the host_id of %s from %d to %d (explicit)" % (host.name, current, host.explicit)
     if host.running_vms:
         raise HostIdConflict(
             "refusing %s: %d VM(s) run on it and hold leases under host_id %d; migrate or stop them, "
             "then run again with host_id_force_change: true, or set host_id_explicit back to %d"
-            % (change, host.running_vms, host.existing, host.existing))
+            % (change, host.running_vms, current, current))
     if host.joined and not force:
         raise HostIdConflict(
             "refusing %s: the host has joined the lockspace with host_id %d; with no VM running, "
             "set host_id_force_change: true (the host must then leave the lockspace, e.g. restart libvirtd), "
-            "or set host_id_explicit back to %d" % (change, host.existing, host.existing))
+            "or set host_id_explicit back to %d" % (change, current, current))
     if host.joined:
         warnings.append("%s forced: the host must leave the lockspace and join again with %d"
                         % (change, host.explicit))
-    else:
+    elif host.existing is not None:
         warnings.append("%s: the host has not joined the lockspace and runs no VM" % change)
 
 
