@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -70,7 +69,7 @@ def scenario_mixed():
 def measure(make, rounds):
     times = []
     result = None
-    for _ in range(rounds):
+    for _round in range(rounds):
         inputs = make()
         start = time.perf_counter()
         result = allocate(inputs["hosts"], registry=inputs["registry"], slots=inputs["slots"])

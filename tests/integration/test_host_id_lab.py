@@ -47,7 +47,8 @@ class PrivateLab:
                    PATH="%s:%s" % (pathlib.Path(sys.executable).parent, os.environ.get("PATH", "")))
         cmd = [str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.lab_dir / "inventory.yml"),
                str(self.play_dir / "play.yml"), "-e", "host_id_lease_dir=" + lease_dir, *args]
-        return subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=1800)
+        return subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=1800,
+                              check=False)
 
     def fact(self, host):
         res = self.run(host, "cat %s" % FACT, check=False)

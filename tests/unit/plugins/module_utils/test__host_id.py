@@ -346,7 +346,7 @@ def test_random_histories_keep_ids_unique_stable_and_unreused(steps):
     for item in steps:
         kind = item[0]
         if kind == "run":
-            _, limit, add, force, join = item
+            _kind, limit, add, force, join = item
             if add:
                 inventory |= set(limit)
             group = sorted(set(limit) & inventory) or sorted(limit)
@@ -354,7 +354,7 @@ def test_random_histories_keep_ids_unique_stable_and_unreused(steps):
             cluster.run(group, sorted(release), force, join)
             release = set()
         elif kind == "explicit":
-            _, name, value = item
+            _kind, name, value = item
             cluster.explicit[name] = value
         elif kind == "retire":
             inventory.discard(item[1])

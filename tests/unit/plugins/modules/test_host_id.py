@@ -129,7 +129,8 @@ def _ansible(args, tmp_path, *extra):
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"), ANSIBLE_STDOUT_CALLBACK="json",
                ANSIBLE_LOAD_CALLBACK_PLUGINS="true")
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible"), "localhost", "-m", "autolease.sanlock.host_id",
-                           "-a", json.dumps(args), *extra], env=env, capture_output=True, text=True, timeout=300)
+                           "-a", json.dumps(args), *extra], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     return proc
 
 
