@@ -155,6 +155,7 @@ def classify(lease_dir, keep=(), min_age=0, only=None, now=None):
     """
     now = time.time() if now is None else now
     keep_names = _keep_names(keep)
+    max_host_id = _lockspace.max_used_host_id(_lockspace.lockspace_path(lease_dir))
     candidates, decided = [], []
     try:
         entries = sorted(os.listdir(lease_dir))
@@ -163,7 +164,7 @@ def classify(lease_dir, keep=(), min_age=0, only=None, now=None):
     for entry in entries:
         if only is not None and entry not in only:
             continue
-        info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now)
+        info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now, max_host_id=max_host_id)
         if info.kind == "lockspace":
             decided.append(("skipped", {"name": entry, "reason": "lockspace file"}))
         elif info.kind == "invalid":
@@ -210,11 +211,12 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
                 else:
                     result.add("removed", info.name)
             return result
-        _remove_all(candidates, result, lockspace_file, min(workers, max(1, len(candidates))))
+        _remove_all(candidates, result, lockspace_file, min(workers, max(1, len(candidates))),
+                    _lockspace.max_used_host_id(lockspace_file))
     return result
 
 
-def _remove_all(candidates, result, lockspace_file, workers):
+def _remove_all(candidates, result, lockspace_file, workers, max_host_id):
     queue = collections.deque(candidates)
     queue_lock = threading.Lock()
     errors = []
@@ -230,7 +232,7 @@ def _remove_all(candidates, result, lockspace_file, workers):
                 if outcome == "removed":
                     result.add("removed", info.name)
                 elif outcome == "held":
-                    fresh = _lease_file.inspect(info.path)
+                    fresh = _lease_file.inspect(info.path, max_host_id=max_host_id)
                     result.add("held", {"name": info.name, "owners": _owners_dict(fresh.owners), "reason": reason})
                 else:
                     result.add("skipped", {"name": info.name, "reason": reason})

@@ -43,24 +43,31 @@ LeaseFile = collections.namedtuple("LeaseFile", [
 Owner = collections.namedtuple("Owner", ["host_id", "generation", "shared"])
 
 
-def _owners(data, leader):
+def _owners(data, leader, max_host_id=None):
     owners = []
     if leader.timestamp and leader.owner_id:
         owners.append(Owner(leader.owner_id, leader.owner_generation, False))
     sector = leader.sector_size
     hosts = min(leader.num_hosts or leader.max_hosts, len(data) // sector - 2)
+    if max_host_id is not None:
+        hosts = min(hosts, max_host_id)
     for host_id in range(1, hosts + 1):
         start = (host_id + 1) * sector + _leader_record.MBLOCK_OFFSET
-        if start + 12 > len(data):
+        if start + 16 > len(data):
             break
-        flags, generation = struct.unpack_from("<IQ", data, start)
+        flags, generation = struct.unpack_from("<I4xQ", data, start)  # struct mode_block, natural alignment
         if flags & _leader_record.MBLOCK_SHARED:
             owners.append(Owner(host_id, generation, True))
     return owners
 
 
-def inspect(path, now=None):
-    """Classify the directory entry at path. Never follows symlinks, never raises for odd files."""
+def inspect(path, now=None, max_host_id=None):
+    """Classify the directory entry at path. Never follows symlinks, never raises for odd files.
+
+    Shared owners are looked up in the sectors of host_ids up to max_host_id
+    (the highest used lockspace slot: no other host can hold a lease), else
+    of every host the lease has room for (2000 sectors, about 1 MiB).
+    """
     name = os.path.basename(path)
     now = time.time() if now is None else now
     base = dict(name=name, path=path, size=0, mtime=0, resource=None, lockspace=None, owners=[],
@@ -84,7 +91,10 @@ def inspect(path, now=None):
             data = os.read(fd, 2 * _leader_record.SECTOR)
             leader = _leader_record.parse(data)
             if leader is not None and leader.magic == _leader_record.PAXOS_MAGIC and leader.checksum_ok:
-                want = (leader.sector_size or _leader_record.SECTOR) * (2 + (leader.num_hosts or 0))
+                hosts = leader.num_hosts or 0
+                if max_host_id is not None:
+                    hosts = min(hosts, max_host_id)
+                want = (leader.sector_size or _leader_record.SECTOR) * (2 + hosts)
                 if want > len(data):
                     data += os.read(fd, min(want, _leader_record.ALIGN * 8) - len(data))
         finally:
@@ -106,7 +116,7 @@ def inspect(path, now=None):
         base["uninitialised"] = True
         return LeaseFile(kind="invalid", reason="truncated (%d bytes, expected %d)" % (st.st_size,
                                                                                         _leader_record.ALIGN), **base)
-    base["owners"] = _owners(data, leader)
+    base["owners"] = _owners(data, leader, max_host_id)
     return LeaseFile(kind="lease", reason=None, **base)
 
 

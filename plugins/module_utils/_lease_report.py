@@ -64,8 +64,9 @@ def lease_report(lease_dir, liveness=False, liveness_interval=None, libvirt_uri=
         entries = sorted(os.listdir(lease_dir))
     except OSError as exc:
         raise LeaseError("cannot list %s: %s" % (lease_dir, exc.strerror))
+    max_host_id = _lockspace.max_used_host_id(path)
     for entry in entries:
-        info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now)
+        info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now, max_host_id=max_host_id)
         if info.kind == "lockspace":
             continue
         if info.kind == "invalid":

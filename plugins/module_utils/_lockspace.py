@@ -82,6 +82,14 @@ def read_slots(path):
     return slots
 
 
+def max_used_host_id(path):
+    """Highest host_id with a used slot (0 if none); None if the lockspace cannot be read."""
+    try:
+        return max([slot.host_id for slot in read_slots(path)] or [0])
+    except LeaseError:
+        return None
+
+
 def liveness_interval(slots):
     """Seconds between two reads to see every live host renew (renewal every 2*io_timeout)."""
     io_timeout = max([slot.io_timeout or DEFAULT_IO_TIMEOUT for slot in slots] or [DEFAULT_IO_TIMEOUT])

@@ -60,6 +60,9 @@ _HOLD = textwrap.dedent("""
         sanlock.acquire(b"__LIBVIRT__DISKS__", name.encode(), [(lease_dir + "/" + name, 0)], slkfd=fd, shared=shared)
     print("held", flush=True)
     sys.stdin.readline()
+    for name in names:  # release explicitly: the daemon's release at process exit is asynchronous
+        sanlock.release(b"__LIBVIRT__DISKS__", name.encode(), [(lease_dir + "/" + name, 0)], slkfd=fd)
+    print("released", flush=True)
 """)
 
 
@@ -95,7 +98,9 @@ class Host:
             yield proc
         finally:
             proc.stdin.close()
+            released = proc.stdout.readline().strip()
             proc.wait(timeout=60)
+            assert released == "released", proc.stderr.read()
 
     def module(self, name, args, check=False, diff=False):
         """Run plugins/modules/<name>.py as Ansible runs it (args file), return its JSON result."""

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _leader_record
+from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _leader_record, _lockspace
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
 
 NAME = lease_name("/var/lib/libvirt/images/demo.img")
@@ -48,6 +48,8 @@ def test_owners_of_an_exclusive_lease_held_by_the_other_host(lease_cluster, leas
     with lease_cluster.b.hold(lease_dir, [NAME]):
         owners = _lease_file.inspect(path).owners
         assert [(o.host_id, o.shared) for o in owners] == [(2, False)]
+        assert owners[0].generation == [s.generation for s in _lockspace.read_slots(lease_cluster.lockspace)
+                                        if s.host_id == 2][0]
     assert _lease_file.inspect(path).owners == []
 
 
@@ -58,6 +60,9 @@ def test_owners_of_a_shared_lease_held_by_both_hosts(lease_cluster, lease_dir):
         with lease_cluster.b.hold(lease_dir, [NAME], shared=True):
             owners = _lease_file.inspect(path).owners
             assert sorted((o.host_id, o.shared) for o in owners) == [(1, True), (2, True)]
+            # each owner's generation is that host's generation in the lockspace
+            generations = {slot.host_id: slot.generation for slot in _lockspace.read_slots(lease_cluster.lockspace)}
+            assert {o.host_id: o.generation for o in owners} == generations
     assert _lease_file.inspect(path).owners == []
 
 
@@ -127,3 +132,11 @@ def test_inspect_names_what_is_wrong(lease_cluster, lease_dir, kind, reason):
 
 def test_inspect_lockspace_file(lease_cluster):
     assert _lease_file.inspect(lease_cluster.lockspace).kind == "lockspace"
+
+
+def test_shared_owners_are_looked_up_only_up_to_the_highest_used_host_id(lease_cluster, lease_dir):
+    _create(lease_cluster, lease_dir)
+    path = os.path.join(lease_dir, NAME)
+    with lease_cluster.b.hold(lease_dir, [NAME], shared=True):
+        assert [o.host_id for o in _lease_file.inspect(path, max_host_id=2).owners] == [2]
+        assert _lease_file.inspect(path, max_host_id=1).owners == []  # host 2's sector is not read
