@@ -17,6 +17,11 @@ stack="sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock libvirt-cli
        python3-libvirt qemu-system-x86 qemu-utils augeas-tools"
 
 tmp="$root.partial"
+cleanup_mounts() {  # debootstrap leaves /proc and /sys mounted when it fails
+    awk -v t="$tmp" '$2 ~ "^"t {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
+}
+trap cleanup_mounts EXIT
+cleanup_mounts
 rm -rf "$tmp"
 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,iproute2 \
     bookworm "$tmp" "$mirror"
@@ -32,6 +37,14 @@ cat > "$tmp/etc/default/sanlock" <<'CONF'
 SANLOCK_PRIVILEGED=0
 sanlock_opts="-w 0"
 CONF
+# LAB-ONLY: systemd inside nspawn on this build machine cannot signal a unit's
+# control group ("Failed to kill control group ... Input/output error"), so a
+# `systemctl restart sanlock` would leave the old daemon running. Signalling
+# the main process only (as libvirtd's own unit does) works.
+mkdir -p "$tmp/etc/systemd/system/sanlock.service.d"
+printf '# LAB-ONLY (autolease lab image): see tests/lab/image.sh\n[Service]\nKillMode=process\n' \
+    > "$tmp/etc/systemd/system/sanlock.service.d/lab-killmode.conf"
+
 # LAB-ONLY: wdmd cannot open a watchdog device in a container.
 ln -sf /dev/null "$tmp/etc/systemd/system/wdmd.service"
 

@@ -2,12 +2,14 @@
 
 Each host is a systemd-nspawn container booting real systemd from its own
 overlay over one cached base image (tests/lab/image.sh). All hosts bind-mount
-the same two directories of the build machine:
+one directory of the build machine, <LAB_DIR>/shared, at /srv/lab-shared: the
+stand-in for the NFS export that the shared_storage role mounts on the lease
+directory.
 
-- <LAB_DIR>/shared -> /srv/lab-shared: the stand-in for the NFS export that
-  the shared_storage role mounts on the lease directory;
-- <LAB_DIR>/images -> /var/lib/libvirt/images: shared VM disk images, so one
-  VM definition (same disk path) can be started on any host.
+VM disks are NOT shared: every host has its own file at the same path. A lease
+is the md5 of the disk path, so to sanlock it is one disk, and the refusal
+comes from sanlock alone. (A shared image file would be refused earlier by
+qemu's own image locking, since all lab hosts share one kernel.)
 
 usage: lab.py up | down | status | inventory | pid HOST | run HOST CMD...
              vm-start HOST NAME [DISK] | vm-stop HOST NAME
@@ -16,6 +18,7 @@ Environment: LAB_DIR (default /var/tmp/autolease-lab), LAB_HOSTS (default 3),
 LAB_IMAGE_DIR (image cache, default LAB_DIR/image; several labs can share one).
 """
 
+import fcntl
 import hashlib
 import os
 import pathlib
@@ -59,7 +62,18 @@ def image_root():
 
 
 def ensure_image():
-    """Build the base image unless the cached one matches the recipe."""
+    """Build the base image unless the cached one matches the recipe.
+
+    Several labs (make lab, molecule scenarios, tests) share the cache: an
+    exclusive lock makes a second caller wait for the first build.
+    """
+    IMAGE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(IMAGE_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_image()
+
+
+def _build_image():
     root = image_root()
     if root.is_dir():
         return root
@@ -67,7 +81,7 @@ def ensure_image():
     log("building base image %s (debootstrap, about 2 minutes)" % root.parent.name)
     subprocess.run(["bash", str(RECIPE), str(root)], check=True)
     for old in IMAGE_DIR.iterdir():
-        if old != root.parent and not _image_in_use(old):
+        if old.is_dir() and old != root.parent and not _image_in_use(old):
             log("removing outdated image %s" % old.name)
             shutil.rmtree(old, ignore_errors=True)
     return root
@@ -128,12 +142,13 @@ class Host:
                  "lowerdir=%s,upperdir=%s,workdir=%s" % (root, self.dir / "upper", self.dir / "work"),
                  str(self.merged)], check=True)
         (self.merged / "etc" / "hostname").write_text(self.name + "\n")
+        (self.merged / "etc" / "hosts").write_text(
+            "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n" % self.name)
         console = open(self.dir / "console.log", "ab")
         proc = subprocess.Popen(
             ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet",
              "-D", str(self.merged), "-b", "--machine=" + self.name, "--hostname=" + self.name,
-             "--bind=%s:/srv/lab-shared" % (LAB_DIR / "shared"),
-             "--bind=%s:/var/lib/libvirt/images" % (LAB_DIR / "images")],
+             "--bind=%s:/srv/lab-shared" % (LAB_DIR / "shared")],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
             start_new_session=True)
         (self.dir / "nspawn.pid").write_text("%d\n" % proc.pid)
@@ -208,8 +223,8 @@ TINY_VM = """<domain type='qemu'>
 def vm_start(host, name, disk=None):
     """Define (if needed) and start a tiny VM: no OS, TCG, 32 MiB, one raw 8 MiB disk.
 
-    The disk lives in /var/lib/libvirt/images, which every lab host shares, so
-    the same definition can be tried on several hosts. Returns the
+    The disk is created on this host at the same path on every host, so to
+    sanlock (md5 of the path) it is one disk across the lab. Returns the
     CompletedProcess of `virsh start` (check=False: refusals are results).
     """
     disk = disk or "/var/lib/libvirt/images/%s.img" % name
@@ -253,13 +268,13 @@ def cmd_up():
     root = ensure_image()
     wanted = [Host(n) for n in host_names()]
     if not any(h.init_pid() for h in all_hosts()):
-        # A cold start is a new cluster: leases and images of an earlier lab
+        # A cold start is a new cluster: leases of an earlier lab
         # whose hosts were killed (not brought down) must not leak into it.
         for host in all_hosts():
             host.stop()
-        for sub in ("shared", "images"):
+        for sub in ("shared",):
             shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
-    for sub in ("shared", "images"):
+    for sub in ("shared",):
         (LAB_DIR / sub).mkdir(parents=True, exist_ok=True)
     for extra in all_hosts():
         if extra.name not in {h.name for h in wanted}:
@@ -289,7 +304,7 @@ def cmd_down():
     for host in all_hosts():
         log("stopping %s" % host.name)
         host.stop()
-    for sub in ("shared", "images", "hosts"):
+    for sub in ("shared", "hosts"):
         shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
     (LAB_DIR / "inventory.yml").unlink(missing_ok=True)
     (LAB_DIR / "group_vars").unlink(missing_ok=True)

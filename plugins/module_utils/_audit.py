@@ -1,0 +1,185 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Cluster audit: findings from what every host reported.
+
+PRIVATE to the autolease.sanlock collection: no compatibility promise.
+Pure functions over plain data (what playbooks/audit.yml collects per host),
+so every check is testable without a cluster.
+
+Per host the input holds:
+  host_id        int or None  (qemu-sanlock.conf)
+  sanlock_name   str          (the daemon's our_host_name)
+  local_mode     bool         (protection on this host only, chosen explicitly)
+  mount_source   str          ('' when the lease directory is not a mount point)
+  joined         bool         (the local daemon has joined __LIBVIRT__DISKS__)
+  running        [str]        (running domains)
+  info           dict         (the lease_info module result)
+  devices        {path: str}  (identity of block devices used by domains: WWN or serial)
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+from collections import Counter
+
+UNSTABLE_PATH = re.compile(r"^/dev/(sd[a-z]+|vd[a-z]+|hd[a-z]+|xvd[a-z]+|nvme\d+n\d+|dm-\d+|loop\d+)(p?\d+)?$")
+
+CHECKS = (
+    ("storage", "Lease storage"),
+    ("host_id", "host_ids"),
+    ("joined", "Lockspace membership"),
+    ("running_vm_lease", "Leases of running VMs"),
+    ("orphan", "Orphaned lease files"),
+    ("invalid", "Invalid entries in the lease directory"),
+    ("unstable_path", "Unstable disk paths"),
+)
+
+
+def _finding(check, host, subject, detail):
+    return {"check": check, "host": host, "subject": subject, "detail": detail}
+
+
+def _slots(data):
+    lockspace = (data.get("info") or {}).get("lockspace") or {}
+    return {slot["host_id"]: slot for slot in lockspace.get("slots") or []}
+
+
+def _check_storage(hosts):
+    found = []
+    for name, data in sorted(hosts.items()):
+        if not data.get("local_mode") and not data.get("mount_source"):
+            found.append(_finding("storage", name, "lease directory",
+                                  "not a mount point: this host only gets local protection; "
+                                  "mount the shared volume (role autolease.sanlock.shared_storage)"))
+    shared = {n: d for n, d in hosts.items() if not d.get("local_mode")}
+    views = {n: tuple(sorted((s["host_id"], s.get("owner_name")) for s in _slots(d).values()))
+             for n, d in shared.items()}
+    if len(set(views.values())) > 1:
+        common, _count = Counter(views.values()).most_common(1)[0]
+        for name, view in sorted(views.items()):
+            if view != common:
+                found.append(_finding("storage", name, "lockspace",
+                                      "sees other lockspace records than the other hosts (%s vs %s): "
+                                      "it does not share their lease storage" % (list(view), list(common))))
+    return found
+
+
+def _check_host_ids(hosts):
+    found = []
+    by_id = {}
+    for name, data in sorted(hosts.items()):
+        host_id = data.get("host_id")
+        if not host_id:
+            found.append(_finding("host_id", name, "host_id", "no host_id in qemu-sanlock.conf: run the site playbook"))
+            continue
+        by_id.setdefault(host_id, []).append(name)
+        slot = _slots(data).get(host_id)
+        expected = data.get("sanlock_name") or name
+        if slot is None:
+            found.append(_finding("host_id", name, "host_id %s" % host_id, "no lockspace record for this host_id"))
+        elif slot.get("owner_name") != expected:
+            found.append(_finding("host_id", name, "host_id %s" % host_id,
+                                  "the lockspace records %r as its owner, not this host (%r)"
+                                  % (slot.get("owner_name"), expected)))
+    for host_id, names in sorted(by_id.items()):
+        if len(names) > 1:
+            for name in names:
+                found.append(_finding("host_id", name, "host_id %s" % host_id,
+                                      "also used by %s: two hosts with one host_id break the protection"
+                                      % ", ".join(n for n in names if n != name)))
+    return found
+
+
+def _check_joined(hosts):
+    return [_finding("joined", name, "__LIBVIRT__DISKS__",
+                     "the local sanlock daemon has not joined the lockspace: restart libvirtd (it joins when its "
+                     "sanlock driver loads) or run the site playbook")
+            for name, data in sorted(hosts.items()) if not data.get("joined")]
+
+
+def _check_running_leases(hosts):
+    found = []
+    for name, data in sorted(hosts.items()):
+        info = data.get("info") or {}
+        running = set(data.get("running") or [])
+        held = {lease["name"]: {o["host_id"] for o in lease.get("owners") or []} for lease in info.get("leases") or []}
+        for lease, paths in sorted((info.get("map") or {}).items()):
+            for path, domains in sorted(paths.items()):
+                for domain in sorted(set(domains) & running):
+                    if lease not in held:
+                        detail = "no valid lease file %s" % lease
+                    elif data.get("host_id") not in held[lease]:
+                        detail = "lease %s is not held by this host (owners: %s)" % (lease, sorted(held[lease]) or "none")
+                    else:
+                        continue
+                    found.append(_finding("running_vm_lease", name, "%s: %s" % (domain, path), detail))
+    return found
+
+
+def _check_orphans(hosts):
+    used = set()
+    for data in hosts.values():
+        used.update(((data.get("info") or {}).get("map") or {}).keys())
+    found = {}
+    for name, data in sorted(hosts.items()):
+        for lease in (data.get("info") or {}).get("leases") or []:
+            if lease["name"] not in used and lease["name"] not in found:
+                found[lease["name"]] = _finding("orphan", name, lease["name"],
+                                                "no domain on any host uses this lease (playbooks/cleanup.yml removes it)")
+    return [found[k] for k in sorted(found)]
+
+
+def _check_invalid(hosts):
+    found = {}
+    for name, data in sorted(hosts.items()):
+        for entry in (data.get("info") or {}).get("invalid") or []:
+            found.setdefault(entry["name"], _finding("invalid", name, entry["name"], entry.get("reason", "invalid")))
+    return [found[k] for k in sorted(found)]
+
+
+def _check_paths(hosts):
+    found = []
+    identities = {}
+    for name, data in sorted(hosts.items()):
+        for paths in ((data.get("info") or {}).get("map") or {}).values():
+            for path in sorted(paths):
+                if UNSTABLE_PATH.match(path):
+                    found.append(_finding("unstable_path", name, path,
+                                          "kernel device names change between boots and hosts; the lease (md5 of the "
+                                          "path) then protects the wrong disk: use /dev/disk/by-id/... or by-uuid"))
+        for path, identity in sorted((data.get("devices") or {}).items()):
+            identities.setdefault(path, {})[name] = identity
+    for path, per_host in sorted(identities.items()):
+        if len(set(per_host.values())) > 1:
+            found.append(_finding("unstable_path", ", ".join(sorted(per_host)), path,
+                                  "resolves to different devices on different hosts (%s): one lease then guards "
+                                  "different disks" % ", ".join("%s=%s" % kv for kv in sorted(per_host.items()))))
+    return found
+
+
+def audit(hosts):
+    """All findings for a cluster, in CHECKS order."""
+    return (_check_storage(hosts) + _check_host_ids(hosts) + _check_joined(hosts)
+            + _check_running_leases(hosts) + _check_orphans(hosts) + _check_invalid(hosts) + _check_paths(hosts))
+
+
+def report(findings):
+    """A readable report: one table per check that has findings."""
+    if not findings:
+        return ["audit: no findings"]
+    lines = []
+    for check, title in CHECKS:
+        rows = [f for f in findings if f["check"] == check]
+        if not rows:
+            continue
+        width_host = max(len("host"), *(len(r["host"]) for r in rows))
+        width_subject = max(len("subject"), *(len(r["subject"]) for r in rows))
+        lines.append("== %s (%d)" % (title, len(rows)))
+        lines.append("%-*s  %-*s  %s" % (width_host, "host", width_subject, "subject", "finding"))
+        for row in rows:
+            lines.append("%-*s  %-*s  %s" % (width_host, row["host"], width_subject, row["subject"], row["detail"]))
+    return lines

@@ -1,0 +1,157 @@
+"""Cluster audit checks over per-host data (pure logic: no cluster needed)."""
+
+import copy
+
+import pytest
+
+from ansible_collections.autolease.sanlock.plugins.module_utils._audit import audit, report
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
+
+DISK = "/var/lib/libvirt/images/vm1.img"
+LEASE = lease_name(DISK)
+
+
+def clean_cluster():
+    slots = [{"host_id": i, "owner_name": "kvm%d" % i, "generation": 1, "timestamp": 5} for i in (1, 2, 3)]
+    hosts = {}
+    for i in (1, 2, 3):
+        hosts["kvm%d" % i] = {
+            "host_id": i, "sanlock_name": "kvm%d" % i, "local_mode": False, "mount_source": "nfs:/sanlock",
+            "joined": True, "running": [], "devices": {},
+            "info": {"lockspace": {"slots": copy.deepcopy(slots)},
+                     "leases": [{"name": LEASE, "owners": []}], "invalid": [],
+                     "map": {LEASE: {DISK: ["vm1"]}}},
+        }
+    hosts["kvm1"]["running"] = ["vm1"]
+    for data in hosts.values():
+        data["info"]["leases"][0]["owners"] = [{"host_id": 1, "generation": 1, "shared": False}]
+    return hosts
+
+
+def checks(findings):
+    return sorted((f["check"], f["host"]) for f in findings)
+
+
+def test_clean_cluster_has_no_findings():
+    findings = audit(clean_cluster())
+    assert findings == []
+    assert report(findings) == ["audit: no findings"]
+
+
+def test_unmounted_lease_dir_is_reported_unless_local_mode():
+    hosts = clean_cluster()
+    hosts["kvm2"]["mount_source"] = ""
+    assert checks(audit(hosts)) == [("storage", "kvm2")]
+    hosts["kvm2"]["local_mode"] = True
+    assert audit(hosts) == []
+
+
+def test_host_with_other_lockspace_records_does_not_share_storage():
+    hosts = clean_cluster()
+    hosts["kvm3"]["info"]["lockspace"]["slots"] = [{"host_id": 3, "owner_name": "kvm3"}]
+    found = audit(hosts)
+    assert ("storage", "kvm3") in checks(found)
+    assert "does not share" in [f for f in found if f["check"] == "storage"][0]["detail"]
+
+
+def test_duplicate_host_ids_name_both_hosts():
+    hosts = clean_cluster()
+    hosts["kvm3"]["host_id"] = 2
+    found = [f for f in audit(hosts) if f["check"] == "host_id"]
+    details = " ".join(f["detail"] for f in found)
+    assert {"kvm2", "kvm3"} <= {f["host"] for f in found}
+    assert "also used by kvm3" in details and "also used by kvm2" in details
+
+
+def test_host_id_must_match_the_lockspace_record():
+    hosts = clean_cluster()
+    for data in hosts.values():
+        data["info"]["lockspace"]["slots"][1]["owner_name"] = "someone-else"
+    found = audit(hosts)
+    assert checks(found) == [("host_id", "kvm2")]
+    assert "someone-else" in found[0]["detail"]
+
+
+def test_missing_host_id_and_missing_join_are_reported():
+    hosts = clean_cluster()
+    hosts["kvm2"]["host_id"] = None
+    hosts["kvm3"]["joined"] = False
+    assert checks(audit(hosts)) == [("host_id", "kvm2"), ("joined", "kvm3")]
+
+
+@pytest.mark.parametrize("owners, expect", [
+    ([], "not held by this host"),
+    ([{"host_id": 2, "generation": 1, "shared": False}], "owners: [2]"),
+])
+def test_running_vm_without_its_lease_held_here(owners, expect):
+    hosts = clean_cluster()
+    hosts["kvm1"]["info"]["leases"][0]["owners"] = owners
+    found = audit(hosts)
+    assert checks(found) == [("running_vm_lease", "kvm1")]
+    assert expect in found[0]["detail"] and found[0]["subject"] == "vm1: " + DISK
+
+
+def test_running_vm_without_lease_file():
+    hosts = clean_cluster()
+    hosts["kvm1"]["info"]["leases"] = []
+    found = audit(hosts)
+    assert [f["detail"] for f in found if f["check"] == "running_vm_lease"] == ["no valid lease file %s" % LEASE]
+
+
+def test_orphans_are_leases_no_host_uses_listed_once():
+    hosts = clean_cluster()
+    orphan = lease_name("/gone.img")
+    for data in hosts.values():
+        data["info"]["leases"].append({"name": orphan, "owners": []})
+    found = audit(hosts)
+    assert [(f["check"], f["subject"]) for f in found] == [("orphan", orphan)]
+
+
+def test_a_lease_used_on_another_host_is_not_an_orphan():
+    hosts = clean_cluster()
+    other = lease_name("/other.img")
+    hosts["kvm3"]["info"]["map"][other] = {"/other.img": ["vm2"]}
+    for data in hosts.values():
+        data["info"]["leases"].append({"name": other, "owners": []})
+    assert audit(hosts) == []
+
+
+def test_invalid_entries_listed_once_with_reason():
+    hosts = clean_cluster()
+    for data in hosts.values():
+        data["info"]["invalid"] = [{"name": "junk", "reason": "not a lease"}]
+    found = audit(hosts)
+    assert [(f["check"], f["subject"], f["detail"]) for f in found] == [("invalid", "junk", "not a lease")]
+
+
+@pytest.mark.parametrize("path, unstable", [
+    ("/dev/sdb", True), ("/dev/vdc1", True), ("/dev/nvme0n1", True), ("/dev/dm-3", True),
+    ("/dev/disk/by-id/wwn-0x5000c500a1b2c3d4", False), ("/dev/mapper/vg-lv", False), ("/srv/img/a.img", False),
+])
+def test_kernel_device_names_are_flagged(path, unstable):
+    hosts = clean_cluster()
+    hosts["kvm2"]["info"]["map"][lease_name(path)] = {path: ["vm9"]}
+    found = [f for f in audit(hosts) if f["check"] == "unstable_path"]
+    assert bool(found) is unstable
+    if unstable:
+        assert found[0]["subject"] == path and "/dev/disk/by-id" in found[0]["detail"]
+
+
+def test_one_path_naming_different_devices_on_two_hosts():
+    hosts = clean_cluster()
+    hosts["kvm1"]["devices"] = {"/dev/disk/by-path/pci-0:1": "WWN-A"}
+    hosts["kvm2"]["devices"] = {"/dev/disk/by-path/pci-0:1": "WWN-B"}
+    hosts["kvm3"]["devices"] = {"/dev/disk/by-path/pci-0:1": "WWN-A"}
+    found = audit(hosts)
+    assert checks(found) == [("unstable_path", "kvm1, kvm2, kvm3")]
+    assert "kvm2=WWN-B" in found[0]["detail"]
+
+
+def test_report_has_one_table_per_check_with_findings():
+    hosts = clean_cluster()
+    hosts["kvm2"]["joined"] = False
+    hosts["kvm3"]["mount_source"] = ""
+    lines = report(audit(hosts))
+    assert lines[0] == "== Lease storage (1)"
+    assert "== Lockspace membership (1)" in lines
+    assert any(line.startswith("kvm2") and "has not joined" in line for line in lines)
