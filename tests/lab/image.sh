@@ -38,12 +38,17 @@ SANLOCK_PRIVILEGED=0
 sanlock_opts="-w 0"
 CONF
 # LAB-ONLY: systemd inside nspawn on this build machine cannot signal a unit's
-# control group ("Failed to kill control group ... Input/output error"), so a
-# `systemctl restart sanlock` would leave the old daemon running. Signalling
-# the main process only (as libvirtd's own unit does) works.
+# control group ("Failed to kill control group ... Input/output error") and
+# cannot tell sanlock's main PID, so `systemctl restart sanlock` would leave the
+# old daemon running and the new one would die on its pid lock. Stop it the way
+# sanlock itself offers (refused while lockspaces are joined, as on real hosts).
 mkdir -p "$tmp/etc/systemd/system/sanlock.service.d"
-printf '# LAB-ONLY (autolease lab image): see tests/lab/image.sh\n[Service]\nKillMode=process\n' \
-    > "$tmp/etc/systemd/system/sanlock.service.d/lab-killmode.conf"
+cat > "$tmp/etc/systemd/system/sanlock.service.d/lab-stop.conf" <<'CONF'
+# LAB-ONLY (autolease lab image): see tests/lab/image.sh
+[Service]
+KillMode=process
+ExecStop=/usr/sbin/sanlock client shutdown -w 1
+CONF
 
 # LAB-ONLY: wdmd cannot open a watchdog device in a container.
 ln -sf /dev/null "$tmp/etc/systemd/system/wdmd.service"
