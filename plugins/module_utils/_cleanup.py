@@ -241,7 +241,7 @@ def _remove_all(candidates, result, lockspace_file, workers, max_host_id):
         finally:
             remover.close()
 
-    removers = [_lease_file.Remover(lockspace_file) for _ in range(workers)]
+    removers = [_lease_file.Remover(lockspace_file) for dummy in range(workers)]
     threads = [threading.Thread(target=work, args=(remover,)) for remover in removers[1:]]
     for thread in threads:
         thread.start()

@@ -41,7 +41,7 @@ def _crc_table():
     table = []
     for i in range(256):
         crc = i
-        for _ in range(8):
+        for dummy in range(8):
             crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
         table.append(crc)
     return table

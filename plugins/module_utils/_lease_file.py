@@ -114,8 +114,8 @@ def inspect(path, now=None, max_host_id=None):
                          % leader.resource_name, **base)
     if st.st_size < _leader_record.ALIGN:
         base["uninitialised"] = True
-        return LeaseFile(kind="invalid", reason="truncated (%d bytes, expected %d)" % (st.st_size,
-                                                                                        _leader_record.ALIGN), **base)
+        reason = "truncated (%d bytes, expected %d)" % (st.st_size, _leader_record.ALIGN)
+        return LeaseFile(kind="invalid", reason=reason, **base)
     base["owners"] = _owners(data, leader, max_host_id)
     return LeaseFile(kind="lease", reason=None, **base)
 

@@ -161,5 +161,3 @@ def ensure_lockspace(lease_dir, owner="sanlock", group="sanlock", io_timeout=0, 
         return True
     tmp = _atomic_file.build(path, _writer(io_timeout), uid, gid, LOCKSPACE_MODE)
     return _atomic_file.install(tmp, path)
-
-

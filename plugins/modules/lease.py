@@ -27,7 +27,7 @@ description:
   - Creating files needs the local sanlock daemon running (sanlock writes through it); removing needs it joined to
     the lockspace.
 author:
-  - autolease.sanlock developers
+  - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
 attributes:

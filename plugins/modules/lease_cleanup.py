@@ -27,7 +27,7 @@ description:
   - libvirt releases the leases of paused and migrating domains, so such a lease looks unused; use O(min_age) or
     O(keep) around migrations.
 author:
-  - autolease.sanlock developers
+  - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
 attributes:

@@ -18,7 +18,7 @@ description:
   - Maps leases to disk paths and domains defined on this host when libvirtd answers (else a warning and no map).
   - With O(liveness), reads the lockspace twice some io_timeouts apart to tell live host_ids from dead ones.
 author:
-  - autolease.sanlock developers
+  - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
   - autolease.sanlock.attributes.INFO_MODULE

@@ -62,7 +62,8 @@ class PrivateLab:
                         LAB_IMAGE_DIR=os.environ.get("LAB_IMAGE_DIR", "/var/tmp/autolease-lab/image"))
 
     def run(self, host, cmd, check=True):
-        res = subprocess.run(LAB_PY + ["run", host, cmd], env=self.env, capture_output=True, text=True, timeout=600)
+        res = subprocess.run(LAB_PY + ["run", host, cmd], env=self.env, capture_output=True, text=True, timeout=600,
+                             check=False)
         if check and res.returncode:
             raise AssertionError("%s: %s failed (%d): %s %s" % (host, cmd, res.returncode, res.stdout, res.stderr))
         return res
@@ -74,7 +75,7 @@ class PrivateLab:
                    PATH="%s:%s" % (pathlib.Path(sys.executable).parent, os.environ.get("PATH", "")))
         cmd = [str(pathlib.Path(sys.executable).parent / "ansible"), "-i", str(self.lab_dir / "inventory.yml"),
                host, "-m", "autolease.sanlock." + module, "-a", json.dumps(args)] + (["--check"] if check else [])
-        res = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=600)
+        res = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=600, check=False)
         try:
             return json.loads(res.stdout)["plays"][0]["tasks"][0]["hosts"][host]
         except (ValueError, KeyError, IndexError):

@@ -79,10 +79,10 @@ class Host:
 
     def call(self, func, *args, **kwargs):
         """Run module_utils function '<_file>.<func>' in a child process talking to this host's daemon."""
-        module, _, name = func.rpartition(".")
+        module, dummy, name = func.rpartition(".")
         spec = json.dumps({"module": MU + module, "func": name, "args": list(args), "kwargs": kwargs})
         proc = subprocess.run([sys.executable, "-c", _CALL, spec], env=self.env(), capture_output=True,
-                              text=True, timeout=120)
+                              text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -108,7 +108,7 @@ class Host:
         args_file = pathlib.Path(self.run_dir) / ("args-%s.json" % name)
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": params}))
         proc = subprocess.run([sys.executable, "-m", "ansible_collections.autolease.sanlock.plugins.modules." + name,
-                               str(args_file)], env=self.env(), capture_output=True, text=True, timeout=300)
+                               str(args_file)], env=self.env(), capture_output=True, text=True, timeout=300, check=False)
         try:
             return json.loads(proc.stdout)
         except ValueError:
@@ -124,7 +124,7 @@ def _start(run_dir, name):
     env = dict(os.environ, SANLOCK_RUN_DIR=str(run_dir), SANLOCK_PRIVILEGED="0")
     subprocess.run(["sanlock", "daemon", "-w", "0", "-U", "root", "-G", "root", "-e", name],
                    env=env, check=True, timeout=30)
-    for _ in range(200):
+    for dummy in range(200):
         if (run_dir / "sanlock.sock").exists():
             return Host(name, run_dir)
         time.sleep(0.05)
@@ -160,7 +160,7 @@ def lease_cluster(tmp_path_factory):
                 ["sanlock", "client", "add_lockspace", "-s", "%s:%d:%s/%s:0" % (LS, host_id, lease_dir, LS), "-o", "1"],
                 env=host.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         for proc in joins:
-            out, _ = proc.communicate(timeout=120)
+            out, dummy = proc.communicate(timeout=120)
             assert proc.returncode == 0, out
         no_daemon_dir = base / "run-none"
         no_daemon_dir.mkdir()

@@ -16,7 +16,7 @@ def _adhoc(host, args, check=False):
                ANSIBLE_PYTHON_INTERPRETER=os.sys.executable)
     cmd = [os.path.join(os.path.dirname(os.sys.executable), "ansible"), "localhost", "-c", "local",
            "-m", "autolease.sanlock.lease_cleanup", "-a", json.dumps(args), "--diff"] + (["--check"] if check else [])
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
     out = json.loads(proc.stdout)
     return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
