@@ -61,6 +61,7 @@ options:
   domains:
     description:
       - Names of domains defined in the local libvirtd whose disks get leases, or V(all) for every defined domain.
+      - V(all) alone selects every domain (a domain literally named C(all) cannot be selected by name).
       - As libvirt, only the top-level source of file, block and dir disks; read-only disks get no lease;
         shareable disks are reported with C(shared=true) (libvirt takes them in shared mode).
     type: list
