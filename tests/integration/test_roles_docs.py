@@ -1,0 +1,61 @@
+"""Each role's public variables agree across defaults, argument_specs and README.
+
+defaults/main.yml, meta/argument_specs.yml (entry point main) and the README
+variable table must name the same variables, each commented in defaults, all
+prefixed with the role name; internal variables (vars/) start with __<role>_.
+"""
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+ROLES = ["shared_storage", "sanlock", "libvirt", "cleanup_schedule"]
+
+
+def spec_options(role):
+    spec = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    return spec["argument_specs"]["main"]["options"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_spec_and_readme_name_the_same_variables(role):
+    defaults_text = (REPO / "roles" / role / "defaults" / "main.yml").read_text()
+    defaults = yaml.safe_load(defaults_text)
+    spec = spec_options(role)
+    readme = (REPO / "roles" / role / "README.md").read_text()
+    table = set(re.findall(r"^\| `(%s_\w+)` \|" % role, readme, re.M))
+    assert set(defaults) == set(spec), "defaults vs argument_specs: %s" % (set(defaults) ^ set(spec))
+    assert table == set(spec), "README table vs argument_specs: %s" % (table ^ set(spec))
+    for name in defaults:
+        assert name.startswith(role + "_"), name
+        # the line before each variable (or before its comment block) is a comment
+        assert re.search(r"#[^\n]*\n%s:" % re.escape(name), defaults_text), "%s has no comment" % name
+        assert spec[name].get("description"), "%s has no description in argument_specs" % name
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_readme_defaults_match_argument_specs(role):
+    readme = (REPO / "roles" / role / "README.md").read_text()
+    for name, option in spec_options(role).items():
+        row = re.search(r"^\| `%s` \| ([^|]+) \| (.*?) \| " % re.escape(name), readme, re.M)
+        assert row, name
+        assert row.group(1).strip().startswith(option["type"]), name
+        default = option.get("default")
+        shown = row.group(2).strip().strip("`").replace("\\|", "|")
+        if isinstance(default, str):
+            assert shown == (default or '""'), "%s: README %r, spec %r" % (name, shown, default)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_internal_variables_are_prefixed(role):
+    for path in sorted((REPO / "roles" / role / "vars").glob("*.yml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        for name in data:
+            assert name.startswith("__%s_" % role), "%s: %s" % (path, name)
+        if path.name != "main.yml":
+            assert not set(data) & set(spec_options(role)), "%s redefines a public default" % path
+    for family in ("Debian.yml", "RedHat.yml", "default.yml"):
+        assert (REPO / "roles" / role / "vars" / family).is_file(), family
