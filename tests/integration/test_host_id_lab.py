@@ -131,3 +131,30 @@ def test_duplicate_explicit_id_fails_before_any_host_is_touched(private_lab):
     assert lab.registry("dup") is None
     assert [lab.fact(host) for host in HOSTS] == [None] * 4
     assert all(changed == 0 for _ok, changed, _failed in recap(res).values()), res.stdout[-3000:]
+
+
+def test_id_change_under_a_running_vm_is_refused(private_lab):
+    # Runs after the first test: the registry "ids" gives lab1 host_id 1.
+    lab = private_lab
+    assert lab.registry("ids")["lab1"] == 1
+    for host in HOSTS:
+        lab.run(host, "rm -f %s" % FACT)
+    host_vars = lab.play_dir / "host_vars"
+    host_vars.mkdir(exist_ok=True)
+    start = subprocess.run(LAB_PY + ["vm-start", "lab1", "hostid-vm"], env=lab.env, capture_output=True, text=True,
+                           timeout=300, check=False)
+    try:
+        assert start.returncode == 0, start.stdout + start.stderr
+        assert lab.run("lab1", "virsh domstate hostid-vm").stdout.strip() == "running"
+        (host_vars / "lab1.yml").write_text("host_id_explicit: 9\nhost_id_force_change: true\n")
+        res = lab.playbook("/srv/lab-shared/ids")
+    finally:
+        for path in host_vars.iterdir():
+            path.unlink()
+        subprocess.run(LAB_PY + ["vm-stop", "lab1", "hostid-vm"], env=lab.env, capture_output=True, timeout=300,
+                       check=False)
+    assert res.returncode != 0
+    assert "refusing changing the host_id of lab1 from 1 to 9 (explicit): 1 VM(s) run on it" in res.stdout, (
+        res.stdout[-4000:])
+    assert lab.registry("ids")["lab1"] == 1
+    assert [lab.fact(host) for host in HOSTS] == [None] * 4  # no host was touched
