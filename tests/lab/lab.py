@@ -78,8 +78,14 @@ def _build_image():
     if root.is_dir():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    log("building base image %s (debootstrap, about 2 minutes)" % root.parent.name)
-    subprocess.run(["bash", str(RECIPE), str(root)], check=True)
+    build_log = root.parent / "build.log"
+    log("building base image %s (debootstrap, 2-4 minutes; log: %s)" % (root.parent.name, build_log))
+    with open(build_log, "wb") as out:
+        res = subprocess.run(["bash", str(RECIPE), str(root)], stdout=out, stderr=subprocess.STDOUT, check=False)
+    if res.returncode != 0:
+        tail = build_log.read_text(errors="replace").splitlines()[-30:]
+        raise LabError("building the image failed (exit %d); last lines of %s:\n%s"
+                       % (res.returncode, build_log, "\n".join(tail)))
     for old in IMAGE_DIR.iterdir():
         if old.is_dir() and old != root.parent and not _image_in_use(old):
             log("removing outdated image %s" % old.name)
