@@ -41,13 +41,15 @@ CONF
 # control group ("Failed to kill control group ... Input/output error") and
 # cannot tell sanlock's main PID, so `systemctl restart sanlock` would leave the
 # old daemon running and the new one would die on its pid lock. Stop it the way
-# sanlock itself offers (refused while lockspaces are joined, as on real hosts).
+# sanlock itself offers (refused while lockspaces are joined, as on real hosts)
+# and wait until the process is gone before the new one starts.
 mkdir -p "$tmp/etc/systemd/system/sanlock.service.d"
 cat > "$tmp/etc/systemd/system/sanlock.service.d/lab-stop.conf" <<'CONF'
 # LAB-ONLY (autolease lab image): see tests/lab/image.sh
 [Service]
 KillMode=process
 ExecStop=/usr/sbin/sanlock client shutdown -w 1
+ExecStopPost=/bin/sh -c 'for i in $(seq 100); do pidof sanlock >/dev/null || exit 0; sleep 0.1; done'
 CONF
 
 # LAB-ONLY: wdmd cannot open a watchdog device in a container.
