@@ -2,8 +2,9 @@
 
 A private two-host lab (its own LAB_DIR, the shared image cache) so that
 turning on auto_disk_leases does not change the lab other tests use. Both
-hosts share the lease directory /srv/lab-shared/leases (host_id 1 and 2)
-and the image directory /var/lib/libvirt/images.
+hosts share the lease directory /srv/lab-shared/leases (host_id 1 and 2);
+VM disks are per host (same path, own file), so a refusal comes from sanlock
+alone, not from qemu's image locking.
 
 Proves: lease_name equals the file libvirtd itself creates (spaces,
 non-ASCII, '//', trailing '/'); cleanup on one host keeps the lease libvirtd
@@ -151,7 +152,8 @@ def test_cleanup_on_one_host_keeps_the_lease_libvirt_holds_on_the_other(lease_la
     orphans = [IMAGES + "/orphan-%d.img" % i for i in range(3)]
     made = lease_lab.module("lab2", "lease", {"lease_dir": LEASES, "disks": orphans})
     assert sorted(made["created"]) == sorted(lease_name(p) for p in orphans)
-    lease_lab.run("lab1", "qemu-img create -q -f raw '%s' 8M" % disk)
+    for host in HOSTS:
+        lease_lab.run(host, "qemu-img create -q -f raw '%s' 8M" % disk)
     lease_lab.define("lab1", "held", disk)
     try:
         res = lease_lab.start("lab1", "held")
@@ -168,18 +170,23 @@ def test_cleanup_on_one_host_keeps_the_lease_libvirt_holds_on_the_other(lease_la
         # lab1's daemon still holds the very lease file the cleanup left in place
         status = lease_lab.run("lab1", "sanlock client status").stdout
         assert "r __LIBVIRT__DISKS__:%s:%s/%s:0" % (lease_name(disk), LEASES, lease_name(disk)) in status, status
+        # and it still protects the disk: lab2 cannot start a VM on the same disk path
+        lease_lab.define("lab2", "held", disk)
+        refused = lease_lab.start("lab2", "held")
+        assert refused.returncode != 0 and "held by another host" in refused.stderr, refused.stderr
         info = lease_lab.module("lab1", "lease_info", {"lease_dir": LEASES})
         mine = [item for item in info["leases"] if item["name"] == lease_name(disk)]
         assert mine[0]["domains"] == ["held"] and mine[0]["owners"][0]["host_id"] == 1
     finally:
         lease_lab.run("lab1", "virsh destroy held; virsh undefine held", check=False)
+        lease_lab.run("lab2", "virsh undefine held", check=False)
     after = lease_lab.module("lab2", "lease_cleanup", {"lease_dir": LEASES})
     assert lease_name(disk) in after["removed"]
 
 
 def test_vm_starts_with_a_lease_pre_created_by_the_lease_module(lease_lab):
     disk = IMAGES + "/precreated.img"
-    lease_lab.run("lab1", "qemu-img create -q -f raw '%s' 8M" % disk)
+    lease_lab.run("lab2", "qemu-img create -q -f raw '%s' 8M" % disk)
     lease_lab.define("lab2", "pre", disk)
     try:
         for check in (True, False, True, False):
