@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmarks on the lab (tests/lab) of LAB_DIR (default /var/tmp/autolease-bench).
+
+rerun: playbooks/site.yml on the rolled-out 3-host lab (rolled out first if
+  it is not) versus tests/bench/facts.yml, which only gathers facts on the same
+  hosts; the re-run must report changed=0 (checked). The slowest tasks of the
+  re-run come from ansible.posix.profile_tasks.
+
+first_vm: a host made "fresh" (VMs destroyed, libvirtd stopped, sanlock
+  restarted: the lockspace is not joined).
+  ours: site.yml (libvirt role: pre-created lockspace, daemon started, waits
+  for the join); time from the end of site.yml to the first VM running.
+  plain: the same settings, then `systemctl restart libvirtd` as the last
+  step of a plain rollout; time from that restart to the first VM running
+  (libvirt joins while its driver loads). Both measured from the build machine,
+  each through one `lab.py run` (same overhead), `virsh start` retried until
+  it succeeds.
+"""
+
+import re
+import sys
+import pathlib
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import _common  # noqa: E402  pylint: disable=wrong-import-position
+
+SITE = str(_common.REPO / "playbooks" / "site.yml")
+FACTS = str(_common.REPO / "tests" / "bench" / "facts.yml")
+HOST = "lab3"
+VM = "benchvm"
+START_LOOP = ("i=0; until virsh start %s >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.05; done; "
+              "virsh domstate %s" % (VM, VM))
+
+
+def _lab_up():
+    _common.lab_py("up", timeout=3600)
+
+
+def _changed_total(stdout):
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", stdout))
+
+
+def _slowest(stdout, count=8):
+    rows = re.findall(r"^(.+?) -+ (\d+\.\d+)s$", stdout, re.M)
+    return [{"task": name.strip(), "seconds": float(secs)} for name, secs in rows][:count]
+
+
+def _rolled_out():
+    res = _common.lab_py("run", HOST, "sanlock client gets", check=False)
+    return "__LIBVIRT__DISKS__" in res.stdout
+
+
+def rerun():
+    _lab_up()
+    extra = {}
+    if not _rolled_out():
+        first_s, dummy = _common.playbook(SITE)
+        extra["first_rollout_s"] = first_s
+    site_s, out = _common.playbook(SITE, extra_env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+    facts_s, dummy = _common.playbook(FACTS)
+    checks = dict(extra, rerun_changed=_changed_total(out), slowest_tasks=_slowest(out))
+    assert checks["rerun_changed"] == 0, "site.yml re-run is not idempotent:\n" + out[-4000:]
+    return [{"case": "site.yml re-run, 3 hosts", "ours_s": site_s, "stock": "facts-only playbook",
+             "stock_s": facts_s, "checks": checks}]
+
+
+def _make_fresh():
+    _common.lab_py("run", HOST, "virsh list --name | xargs -r -n1 virsh destroy >/dev/null 2>&1; "
+                   "systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket; "
+                   "sanlock client shutdown -f 1 >/dev/null 2>&1; systemctl stop sanlock; "
+                   "systemctl reset-failed sanlock 2>/dev/null; systemctl start sanlock; "
+                   "! sanlock client gets | grep -q __LIBVIRT__DISKS__")
+
+
+def first_vm():
+    _lab_up()
+    if not _rolled_out():
+        _common.playbook(SITE)
+    _common.lab_py("run", HOST, "test -e /var/lib/libvirt/images/%s.img || "
+                   "qemu-img create -q -f raw /var/lib/libvirt/images/%s.img 8M" % (VM, VM))
+    _common.lab_py("vm-start", HOST, VM)  # defines it (and starts it once)
+    _make_fresh()
+    _common.playbook(SITE)
+    with _common.Timer() as ours:
+        out = _common.lab_py("run", HOST, START_LOOP).stdout
+    assert "running" in out, out
+    _make_fresh()
+    with _common.Timer() as plain:
+        out = _common.lab_py("run", HOST, "systemctl restart libvirtd; " + START_LOOP).stdout
+    assert "running" in out, out
+    _common.lab_py("run", HOST, "virsh destroy %s" % VM, check=False)
+    return [{"case": "first VM start after rollout", "ours_s": ours.seconds,
+             "stock": "plain libvirtd restart", "stock_s": plain.seconds, "checks": {"host": HOST}}]
