@@ -37,7 +37,7 @@ import time
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _lockspace
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import is_lease_name, lease_name
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import OWN_FILES, is_lease_name, lease_name
 from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import require_joined
 
 DEFAULT_WORKERS = 8  # sanlock's default max_worker_threads
@@ -163,6 +163,9 @@ def classify(lease_dir, keep=(), min_age=0, only=None, now=None):
         raise LeaseError("cannot list %s: %s" % (lease_dir, exc.strerror))
     for entry in entries:
         if only is not None and entry not in only:
+            continue
+        if entry in OWN_FILES:
+            decided.append(("skipped", {"name": entry, "reason": "autolease.sanlock host_id registry"}))
             continue
         info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now, max_host_id=max_host_id)
         if info.kind == "lockspace":

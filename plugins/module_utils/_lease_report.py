@@ -22,7 +22,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
     LibvirtError,
     MissingDependency,
 )
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME, lease_name
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME, OWN_FILES, lease_name
 
 
 def _domain_map(uri):
@@ -66,6 +66,8 @@ def lease_report(lease_dir, liveness=False, liveness_interval=None, libvirt_uri=
         raise LeaseError("cannot list %s: %s" % (lease_dir, exc.strerror))
     max_host_id = _lockspace.max_used_host_id(path)
     for entry in entries:
+        if entry in OWN_FILES:  # the host_id registry: neither a lease nor an invalid entry
+            continue
         info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now, max_host_id=max_host_id)
         if info.kind == "lockspace":
             continue

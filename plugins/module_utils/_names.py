@@ -19,6 +19,12 @@ DEFAULT_LEASE_DIR = "/var/lib/libvirt/sanlock"
 LEASE_NAME_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_HOST_ID = 2000
 
+# Files the collection itself keeps in the lease directory: the host_id
+# registry and its lock. They are not leases, and not invalid entries either.
+REGISTRY_FILE = "autolease-host-ids.json"
+REGISTRY_LOCK_FILE = ".autolease-host-ids.lock"
+OWN_FILES = frozenset((REGISTRY_FILE, REGISTRY_LOCK_FILE))
+
 
 def lease_name(disk_path):
     """Return the lease (file and resource) name libvirt uses for a disk path.

@@ -29,9 +29,9 @@ import tempfile
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import parse_host_id
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_FILE
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_LOCK_FILE as LOCK_FILE
 
-REGISTRY_FILE = "autolease-host-ids.json"
-LOCK_FILE = ".autolease-host-ids.lock"
 FORMAT_VERSION = 1
 ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by the autolease.sanlock "
          "host_id role. Ids recorded here are never handed out to another host. Do not edit by hand; "

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _cleanup
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import OWN_FILES, lease_name
 
 OLD = time.time() - 3600
 
@@ -36,6 +36,9 @@ def scene(lease_cluster, lease_dir, tmp_path):
     with open(os.path.join(lease_dir, zeros), "wb") as handle:
         handle.write(b"\0" * 1048576)
     os.mkdir(os.path.join(lease_dir, "a-directory"))
+    for own in OWN_FILES:  # the host_id registry and its lock live here too
+        with open(os.path.join(lease_dir, own), "w") as handle:
+            handle.write("{}\n" if own.endswith(".json") else "")
     with lease_cluster.b.hold(lease_dir, [held_b]), lease_cluster.a.hold(lease_dir, [held_a]):
         for entry in os.listdir(lease_dir):
             if entry != young:
@@ -68,9 +71,10 @@ def test_cleanup_check_real_check_real(lease_cluster, lease_dir, scene):
     assert held == {scene["held_b"]: [2], scene["held_a"]: [1]}
     assert {item["name"] for item in real["kept"]} == {scene["kept_name"], scene["kept_path"], scene["young"]}
     skipped = {item["name"]: item["reason"] for item in real["skipped"]}
-    assert skipped == {"__LIBVIRT__DISKS__": "lockspace file", scene["symlink"]: "symlink",
-                       scene["zeros"]: "uninitialised (zero-filled)", "a-directory": "directory"}
-    assert real["counts"] == {"removed": len(scene["orphans"]), "held": 2, "kept": 3, "skipped": 4}
+    assert skipped == dict({"__LIBVIRT__DISKS__": "lockspace file", scene["symlink"]: "symlink",
+                            scene["zeros"]: "uninitialised (zero-filled)", "a-directory": "directory"},
+                           **{own: "autolease.sanlock host_id registry" for own in OWN_FILES})
+    assert real["counts"] == {"removed": len(scene["orphans"]), "held": 2, "kept": 3, "skipped": 6}
     assert sorted(os.listdir(lease_dir)) == sorted(set(before) - set(scene["orphans"]))
     assert os.path.isfile(os.path.join(scene["outside"], scene["symlink"]))  # symlink target untouched
 
