@@ -36,7 +36,7 @@ import time
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _lockspace
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseDirError, LeaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import OWN_FILES, is_lease_name, lease_name
 from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import require_joined
 
@@ -200,6 +200,13 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
     if workers < 1:
         raise LeaseError("workers %r: expected an integer >= 1" % (workers,))
     lockspace_file = _lockspace.lockspace_path(lease_dir)
+    if not os.path.isfile(lockspace_file):
+        # A lease directory without its lockspace is not the shared storage: most likely the volume is not
+        # mounted (the daemon may still be joined through the detached mount). Report it, touch nothing.
+        raise LeaseDirError("lease_dir %s holds no lockspace file %s: the shared lease storage is not mounted "
+                            "there (or was never set up); mount it (role autolease.sanlock.shared_storage, "
+                            "playbooks/site.yml) and run the cleanup again"
+                            % (lease_dir, os.path.basename(lockspace_file)))
     result = CleanupResult(lease_dir, check_mode)
     with _DirLock(lease_dir, lock_dir):
         require_joined(lockspace_file, "clean up leases in %s" % lease_dir)
