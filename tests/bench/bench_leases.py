@@ -102,6 +102,7 @@ def cleanup(sizes=(1000, 5000), held=20):
                 "ours_unused_left": len(ours_left - set(held_names)),
                 "stock_pass_fail": [passed, failed],
                 "ours_counts": counts,
+                "ours_skipped": [s for s in out["ok"]["skipped"] if s["name"] != _common.LS],
             }
             assert checks["stock_held_deleted"] == 0 and checks["ours_held_deleted"] == 0, checks
             assert checks["ours_unused_left"] == 0 and counts["removed"] == size and counts["held"] == held, checks
