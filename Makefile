@@ -22,7 +22,7 @@ DEB_PACKAGES := sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock li
 
 LAB_INVENTORY := $(LAB_DIR)/inventory.yml
 
-.PHONY: help deps lab lab-up lab-down lab-status test lint sanity unit bench build clean
+.PHONY: help deps lab lab-up lab-down lab-status test lint sanity unit bench reliability-doc build clean
 
 help:
 	@echo "make lab       boot the lab cluster (or reuse it) and roll out playbooks/site.yml on it"
@@ -83,6 +83,10 @@ test: deps lint sanity
 
 bench: deps
 	$(PY) tests/bench/run.py
+
+# README.md's Reliability section from the fault table and bench-results/*.json
+reliability-doc: deps
+	$(PY) tests/bench/reliability_doc.py
 
 build: deps
 	ansible-galaxy collection build --force --output-path .cache/build
