@@ -146,6 +146,6 @@ def playbook(*args, extra_env=None, timeout=1800):
         res = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=timeout,
                              check=False)
     if res.returncode:
-        raise RuntimeError("%s failed (%d):\n%s\n%s" % (" ".join(cmd), res.returncode, res.stdout[-5000:],
-                                                       res.stderr[-2000:]))
+        raise RuntimeError("%s failed (%d):\n%s\n%s"
+                           % (" ".join(cmd), res.returncode, res.stdout[-5000:], res.stderr[-2000:]))
     return timer.seconds, res.stdout

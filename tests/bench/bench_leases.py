@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
@@ -64,9 +65,19 @@ def _stock_cleanup(host, lease_dir, conf_dir):
         res = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", conf_dir],
                              env=host.env(), capture_output=True, text=True, timeout=3600, check=False)
     if res.returncode:
-        raise RuntimeError("virt-sanlock-cleanup failed (%d): %s %s" % (res.returncode, res.stdout[-2000:],
-                                                                       res.stderr[-2000:]))
+        raise RuntimeError("virt-sanlock-cleanup failed (%d): %s %s"
+                           % (res.returncode, res.stdout[-2000:], res.stderr[-2000:]))
     return timer.seconds, len(re.findall(r"PASS$", res.stdout, re.M)), len(re.findall(r"FAIL$", res.stdout, re.M))
+
+
+def _wait_released(host, timeout=120):
+    """Let the stock run finish: its last releases reach the daemon after its processes exit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "r %s:" % _common.LS not in host.client("status").stdout:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("daemon %s still holds leases %d s after virt-sanlock-cleanup" % (host.name, timeout))
 
 
 def cleanup(sizes=(1000, 5000), held=20):
@@ -88,6 +99,7 @@ def cleanup(sizes=(1000, 5000), held=20):
             with b.hold(lease_dir, held_names):
                 stock_s, passed, failed = _stock_cleanup(a, lease_dir, str(conf_dir))
                 stock_left = _leases(lease_dir)
+                _wait_released(a)
                 _refill(str(template), lease_dir)
                 assert _leases(lease_dir) == set(names)
                 with _common.Timer() as timer:
@@ -137,6 +149,7 @@ def create(size=1000):
 
 
 if __name__ == "__main__":
-    shutil.which("sanlock") or sys.exit("sanlock is not installed: run `make deps`")
+    if not shutil.which("sanlock"):
+        sys.exit("sanlock is not installed: run `make deps`")
     print(cleanup(sizes=(int(sys.argv[1]) if len(sys.argv) > 1 else 200,), held=5))
     print(create(int(sys.argv[1]) if len(sys.argv) > 1 else 200))

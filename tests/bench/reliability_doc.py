@@ -38,7 +38,8 @@ TABLE = [
      "nothing; every file unchanged",
      [UNIT + "::test_lease_dir_not_writable_create", UNIT + "::test_lease_dir_not_writable_cleanup"]),
     ("lease_dir not mounted", "cleanup refuses (`not mounted`, names the mount fix); the audit reports "
-     "`not a mount point`", [LAB + "::test_lease_dir_not_mounted_is_reported_by_the_audit"]),
+     "`not a mount point`", [LAB + "::test_lease_dir_not_mounted_is_reported_by_the_audit",
+                             LAB + "::test_storage_unmounted_between_two_runs"]),
     ("non-lease files, truncated and zero-filled leases, symlinks pointing outside, a lease of another lockspace",
      "skipped, each with its reason; nothing deleted or rewritten; symlink targets untouched",
      [UNIT + "::test_odd_entries_are_skipped_with_reasons_and_kept",
@@ -76,7 +77,7 @@ def _check_tests():
 def _fault_table():
     lines = ["| row | expected behaviour | test |", "| --- | --- | --- |"]
     for row, expected, tests in TABLE:
-        links = "<br>".join("[`%s`](%s)" % (t.split("::")[1], t.split("::")[0]) for t in tests)
+        links = "<br>".join("[`%s`](%s)" % tuple(reversed(t.split("::"))) for t in tests)
         lines.append("| %s | %s | %s |" % (row, expected, links))
     return lines
 

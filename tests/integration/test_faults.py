@@ -15,7 +15,6 @@ The rows without a lab are in tests/unit/plugins/test_faults.py.
 """
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -105,8 +104,9 @@ def test_sanlock_daemon_stopped_on_a_host(fault_lab, guard):
                     "sanlock client shutdown -f 1 >/dev/null; systemctl stop sanlock; true")
     try:
         for name in ("lease_cleanup", "lease"):
-            args = {"lease_dir": LEASE_DIR} if name == "lease_cleanup" else {"lease_dir": LEASE_DIR,
-                                                                              "disks": ["/img/new.img"]}
+            args = {"lease_dir": LEASE_DIR}
+            if name == "lease":
+                args["disks"] = ["/img/new.img"]
             result = module(lab, "lab3", name, args)
             assert result.get("failed") is True and "systemctl start sanlock" in result["msg"], result
     finally:
