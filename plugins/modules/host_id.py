@@ -28,7 +28,7 @@ description:
     or runs VMs).
   - The registry is updated under an exclusive lock and replaced atomically.
 author:
-  - autolease.sanlock developers
+  - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
 attributes:
