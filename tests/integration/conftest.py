@@ -5,7 +5,6 @@ The session boots the lab of LAB_DIR (default /var/tmp/autolease-lab) with
 next run is fast; `make lab-down` stops it.
 """
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -16,16 +15,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
 import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
-
-
-def ansible_env():
-    env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(REPO / ".cache" / "collections")
-    env["PATH"] = "%s:%s" % (pathlib.Path(sys.executable).parent, env.get("PATH", ""))
-    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
-    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"  # parsed by tests
-    return env
+from lab import ansible_env  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class Lab:

@@ -38,7 +38,7 @@ def _md5(text):
 
 def module(lab, host, name, args, check=False):
     """Run autolease.sanlock.<name> ad hoc on one lab host; returns that host's result."""
-    from conftest import ansible_env  # tests/integration/conftest.py
+    from lab import ansible_env  # tests/lab/lab.py
     env = dict(ansible_env(), ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
     cmd = [str(pathlib.Path(sys.executable).parent / "ansible"), "-i", lab.inventory, host,
            "-m", "autolease.sanlock." + name, "-a", json.dumps(args)] + (["--check"] if check else [])

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ansible_env
+from lab import ansible_env  # tests/lab/lab.py, on sys.path through conftest
 
 pytestmark = pytest.mark.lab
 

@@ -29,10 +29,22 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 LAB_DIR = pathlib.Path(os.environ.get("LAB_DIR", "/var/tmp/autolease-lab"))
 RECIPE = HERE / "image.sh"
 BOOT_TIMEOUT = 180
 STOP_TIMEOUT = 60
+
+
+def ansible_env():
+    """Environment for ansible/ansible-playbook/molecule runs from this checkout against the lab."""
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(REPO / ".cache" / "collections")
+    env["PATH"] = "%s:%s" % (pathlib.Path(sys.executable).parent, env.get("PATH", ""))
+    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"  # parsed by tests
+    return env
 
 
 class LabError(Exception):

@@ -2,11 +2,12 @@
 
 import json
 import os
+import pathlib
 import subprocess
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
 
-from conftest import COLLECTIONS  # tests/unit/plugins/conftest.py
+COLLECTIONS = pathlib.Path(__file__).resolve().parents[4] / ".cache" / "collections"
 
 
 def _adhoc(host, args, check=False):
