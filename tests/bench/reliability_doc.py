@@ -110,7 +110,16 @@ def _results():
               "(a shared build machine: timings vary with the load; correctness checks are asserted, timings "
               "never). Dates: %s." % (env["cpus"], env["kernel"], env["sanlock"], env["libvirt"], env["python"],
                                       env.get("loadavg_1m_at_start", 0.0), "; ".join(envs))]
+    targets = []
+    if "first_vm" in reports:
+        secs = reports["first_vm"]["rows"][0]["ours_s"]
+        targets.append("first VM start within 2 s of the rollout: %.2f s, %s" % (secs, "met" if secs <= 2 else "NOT met"))
     rerun = reports.get("rerun")
+    if rerun:
+        ratio = rerun["rows"][0]["ratio"]
+        targets.append("idempotent re-run at most 2x a facts-only run: %.1fx, %s" % (ratio, "met" if ratio <= 2 else "NOT met"))
+    if targets:
+        lines += ["", "Targets (issue 7): " + "; ".join(targets) + "."]
     if rerun:
         slow = rerun["rows"][0]["checks"].get("slowest_tasks", [])[:5]
         if slow:
