@@ -66,6 +66,10 @@ def fault_lab(lab):
     assert res.returncode == 0, res.stderr
     created = module(lab, "lab1", "lease", {"lease_dir": LEASE_DIR, "disks": SPARE})
     assert not created.get("failed"), created
+    # Rows run real cleanups: start from a directory holding only what every row must keep (unused leases left
+    # by other tests would be removed by those cleanups, rightly, and look lost to the guard).
+    cleaned = module(lab, "lab1", "lease_cleanup", {"lease_dir": LEASE_DIR, "keep": SPARE})
+    assert not cleaned.get("failed"), cleaned
     yield lab
     lab.run("lab1", "virsh destroy %s; virsh undefine %s" % (VM, VM), check=False)
 
