@@ -26,7 +26,7 @@ def test_build_install_and_ansible_doc(tmp_path):
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
     assert "galaxy.yml" not in names and "MANIFEST.json" in names
-    assert not [n for n in names if n.startswith((".ansible", ".venv", ".cache", "bench-results", "tests/output"))]
+    assert not [n for n in names if n.split("/")[0] in (".ansible", ".venv", ".cache", "bench-results") or n.startswith("tests/output")]
 
     installed = tmp_path / "collections"
     _run([BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", installed, tarball], env)
