@@ -113,6 +113,7 @@ def _image_in_use(image_dir):
 class Host:
     def __init__(self, name):
         self.name = name
+        self.proc = None  # the systemd-nspawn process, when this object booted it
         self.dir = LAB_DIR / "hosts" / name
         self.merged = self.dir / "merged"
 
@@ -170,12 +171,14 @@ class Host:
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
             start_new_session=True)
         (self.dir / "nspawn.pid").write_text("%d\n" % proc.pid)
+        self.proc = proc
 
     def wait_running(self):
         deadline = time.monotonic() + BOOT_TIMEOUT
         while time.monotonic() < deadline:
             pid = self.init_pid()
-            if pid is None and self.nspawn_pid() is None:
+            # poll(), not /proc: right after the fork the child's cmdline is not nspawn's yet.
+            if pid is None and self.proc.poll() is not None:
                 raise LabError("%s: systemd-nspawn exited during boot; see %s"
                                % (self.name, self.dir / "console.log"))
             if pid is not None:
