@@ -52,3 +52,13 @@ class Lab:
 def lab():
     subprocess.run([sys.executable, str(REPO / "tests" / "lab" / "lab.py"), "up"], check=True)
     return Lab(labmod.host_names())
+
+
+@pytest.fixture(scope="session")
+def rolled_out_lab(lab):
+    """The lab with playbooks/site.yml applied (rolled out once if any host has not joined)."""
+    for host in lab.hosts:
+        if "__LIBVIRT__DISKS__" not in lab.run(host, "sanlock client gets", check=False).stdout:
+            lab.ansible("playbooks/site.yml", check=True)
+            break
+    return lab

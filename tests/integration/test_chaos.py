@@ -42,6 +42,8 @@ import time
 
 import pytest
 
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
+
 pytestmark = pytest.mark.lab
 
 LEASE_DIR = "/var/lib/libvirt/sanlock"
@@ -61,17 +63,9 @@ def _vm(host, i):
     return "chaos-%s-d%d" % (host, i)
 
 
-def _md5(text):
-    import hashlib
-    return hashlib.md5(text.encode()).hexdigest()  # nosec - libvirt's lease naming
-
-
 @pytest.fixture(scope="module")
-def chaos_lab(lab):
-    for host in lab.hosts:
-        if "__LIBVIRT__DISKS__" not in lab.run(host, "sanlock client gets", check=False).stdout:
-            lab.ansible("playbooks/site.yml", check=True)
-            break
+def chaos_lab(rolled_out_lab):
+    lab = rolled_out_lab
     for host in lab.hosts:
         for i in range(DISKS):
             lab.vm_stop(host, _vm(host, i))
@@ -203,7 +197,7 @@ def test_cleanups_racing_vm_life_cycles_lose_no_lease(chaos_lab):
         users = {}
         for host, i in running_after:
             users.setdefault(i, []).append(host)
-            name = _md5(_disk(i))
+            name = lease_name(_disk(i))
             if name not in held[host]:
                 failures.append("round %d: %s runs %s but its daemon does not hold lease %s"
                                 % (rounds, host, _vm(host, i), name))
@@ -213,7 +207,7 @@ def test_cleanups_racing_vm_life_cycles_lose_no_lease(chaos_lab):
             if len(hosts) > 1:
                 failures.append("round %d: disk %s used by running VMs on %s" % (rounds, _disk(i), hosts))
         for host, i in running_before & running_after:
-            name = _md5(_disk(i))
+            name = lease_name(_disk(i))
             for cleaner, names in removed.items():
                 if name in names:
                     failures.append("round %d: cleanup on %s removed lease %s of %s, running all round"

@@ -21,6 +21,8 @@ import sys
 
 import pytest
 
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
+
 pytestmark = pytest.mark.lab
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -29,11 +31,6 @@ VM, DISK = "fault-vm", "/var/lib/libvirt/images/fault-vm.img"
 # joined, not still joining: `sanlock client gets` marks a lockspace being added with " ADD"
 JOINED = "sanlock client gets | sed 's/ *$//' | grep -q '^s __LIBVIRT__DISKS__:[0-9]*:.*:0$'"
 SPARE = ["/var/lib/libvirt/images/fault-spare-%d.img" % i for i in range(3)]
-
-
-def _md5(text):
-    import hashlib
-    return hashlib.md5(text.encode()).hexdigest()  # nosec - libvirt's lease naming
 
 
 def module(lab, host, name, args, check=False):
@@ -56,11 +53,8 @@ def _listing(lab, host="lab1"):
 
 
 @pytest.fixture(scope="module")
-def fault_lab(lab):
-    for host in lab.hosts:
-        if "__LIBVIRT__DISKS__" not in lab.run(host, "sanlock client gets", check=False).stdout:
-            lab.ansible("playbooks/site.yml", check=True)
-            break
+def fault_lab(rolled_out_lab):
+    lab = rolled_out_lab
     lab.vm_stop("lab1", VM)
     res = lab.vm_start("lab1", VM, DISK)
     assert res.returncode == 0, res.stderr
@@ -78,13 +72,13 @@ def fault_lab(lab):
 def guard(fault_lab):
     """Yields the listing before the row; afterwards proves the VM's lease is held and no lease file was lost."""
     before = _listing(fault_lab)
-    assert _md5(DISK) in before and all(_md5(p) in before for p in SPARE)
+    assert lease_name(DISK) in before and all(lease_name(p) in before for p in SPARE)
     yield before
     after = _listing(fault_lab)
     assert set(before) <= set(after), "lost: %s" % sorted(set(before) - set(after))
     assert "running" in fault_lab.run("lab1", "virsh domstate %s" % VM).stdout
     held = fault_lab.run("lab1", "sanlock client status").stdout
-    assert "r __LIBVIRT__DISKS__:%s:" % _md5(DISK) in held, held
+    assert "r __LIBVIRT__DISKS__:%s:" % lease_name(DISK) in held, held
 
 
 def test_libvirtd_stopped(fault_lab, guard):
@@ -97,7 +91,7 @@ def test_libvirtd_stopped(fault_lab, guard):
         # the cleanup does not need libvirtd: it still runs and keeps the lease lab1's VM holds
         cleaned = module(lab, "lab2", "lease_cleanup", {"lease_dir": LEASE_DIR, "keep": SPARE})
         assert not cleaned.get("failed"), cleaned
-        assert _md5(DISK) in [h["name"] for h in cleaned["held"]] and _md5(DISK) not in cleaned["removed"]
+        assert lease_name(DISK) in [h["name"] for h in cleaned["held"]] and lease_name(DISK) not in cleaned["removed"]
     finally:
         lab.run("lab2", "systemctl start libvirtd")
 
@@ -123,7 +117,7 @@ def test_sanlock_daemon_stopped_on_a_host(fault_lab, guard):
 def test_storage_unmounted_between_two_runs(fault_lab, guard):
     lab = fault_lab
     first = module(lab, "lab3", "lease_cleanup", {"lease_dir": LEASE_DIR, "keep": SPARE})
-    assert not first.get("failed") and _md5(DISK) in [h["name"] for h in first["held"]], first.get("msg", first)
+    assert not first.get("failed") and lease_name(DISK) in [h["name"] for h in first["held"]], first.get("msg", first)
     # The daemon keeps the lockspace open, so a plain umount is refused (busy); a lazy one detaches the volume
     # the way a lost NFS mount looks: the directory then shows the host's own, empty directory.
     lab.run("lab3", "umount -l %s" % LEASE_DIR)
