@@ -77,6 +77,10 @@ def test_cleanup_job_on_the_first_host_only_and_it_runs(converged):
             assert "/usr/local/sbin/autolease-sanlock-cleanup --lease-dir /var/lib/libvirt/sanlock" in res.stdout
         else:
             assert res.returncode != 0, "%s has the cleanup job too: %s" % (host, res.stdout)
-    res = converged.run(first, "/usr/local/sbin/autolease-sanlock-cleanup --check; echo rc=$?; "
-                               "journalctl -t autolease-sanlock-cleanup -n 1 --no-pager")
+    # journald may take a moment to show the last line: wait for this run's summary (lines since it started).
+    res = converged.run(first, "since=$(date '+%Y-%m-%d %H:%M:%S'); sleep 1; "
+                               "/usr/local/sbin/autolease-sanlock-cleanup --check; echo rc=$?; "
+                               "for i in $(seq 50); do journalctl -t autolease-sanlock-cleanup --since \"$since\" "
+                               "--no-pager | grep -q 'checked ' && break; sleep 0.2; done; "
+                               "journalctl -t autolease-sanlock-cleanup --since \"$since\" --no-pager")
     assert "rc=0" in res.stdout and "checked /var/lib/libvirt/sanlock" in res.stdout, res.stdout
