@@ -46,10 +46,12 @@ def test_lab_down_leaves_nothing_and_comes_back(tmp_path):
     env = dict(os.environ, LAB_DIR=str(tmp_path / "lab"), LAB_HOSTS="1",
                LAB_IMAGE_DIR=os.environ.get("LAB_IMAGE_DIR", "/var/tmp/autolease-lab/image"))
     for _round in range(2):
-        subprocess.run(LAB + ["up"], env=env, check=True, timeout=900)
-        status = subprocess.run(LAB + ["status"], env=env, capture_output=True, text=True, check=False)
-        assert status.returncode == 0 and "lab1" in status.stdout and "running" in status.stdout
-        subprocess.run(LAB + ["down"], env=env, check=True, timeout=300)
+        try:
+            subprocess.run(LAB + ["up"], env=env, check=True, timeout=900)
+            status = subprocess.run(LAB + ["status"], env=env, capture_output=True, text=True, check=False)
+            assert status.returncode == 0 and "lab1" in status.stdout and "running" in status.stdout
+        finally:
+            subprocess.run(LAB + ["down"], env=env, check=True, timeout=300)
         mounts = pathlib.Path("/proc/mounts").read_text()
         assert str(tmp_path / "lab") not in mounts
         ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout

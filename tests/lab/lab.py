@@ -329,8 +329,8 @@ def cmd_down():
         shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
     (LAB_DIR / "inventory.yml").unlink(missing_ok=True)
     (LAB_DIR / "group_vars").unlink(missing_ok=True)
-    leftovers = [line for line in pathlib.Path("/proc/mounts").read_text().splitlines()
-                 if str(LAB_DIR) in line]
+    leftovers = [line.split()[1] for line in pathlib.Path("/proc/mounts").read_text().splitlines()
+                 if line.split()[1].startswith(str(LAB_DIR) + "/")]
     if leftovers:
         raise LabError("mounts left behind: %s" % leftovers)
     log("lab is down; the cached image stays in %s" % IMAGE_DIR)
