@@ -19,12 +19,13 @@ import os
 import time
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _atomic_file, _leader_record
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import DaemonError, LeaseDirError, LeaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME, MAX_HOST_ID
 from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import (
     DAEMON_DOWN_ERRNOS,
     daemon_down_error,
     get_sanlock,
+    local_host_id,
     sanlock_errno,
 )
 
@@ -140,6 +141,22 @@ def _writer(io_timeout):
     return initialise
 
 
+def _refuse_if_joined_elsewhere(lease_dir, path):
+    """The file is missing, yet the local daemon has joined a lockspace at this path: the shared storage is
+    not mounted (the daemon keeps it through the detached mount). A new, local lockspace here would give this
+    host protection against nobody, so refuse. A daemon that does not answer is left to the creation itself,
+    which needs it and says how to start it."""
+    try:
+        joined = local_host_id(path)
+    except DaemonError:
+        return
+    if joined is not None:
+        raise LeaseDirError("lease_dir %s has no lockspace file, but the local sanlock daemon has joined %s there "
+                            "as host_id %s: the shared lease storage is not mounted (any more); mount it again "
+                            "(role autolease.sanlock.shared_storage) instead of creating a local lockspace"
+                            % (lease_dir, LOCKSPACE_NAME, joined))
+
+
 def ensure_lockspace(lease_dir, owner="sanlock", group="sanlock", io_timeout=0, check_mode=False):
     """Create <lease_dir>/__LIBVIRT__DISKS__ if missing; True if created (or would be in check mode).
 
@@ -156,6 +173,7 @@ def ensure_lockspace(lease_dir, owner="sanlock", group="sanlock", io_timeout=0, 
         return False
     if io_timeout is None or io_timeout < 0:
         raise LeaseError("io_timeout %r: expected an integer >= 0 (0 = sanlock default 10 s)" % (io_timeout,))
+    _refuse_if_joined_elsewhere(lease_dir, path)
     uid, gid = _atomic_file.resolve_ids(owner, group)
     if check_mode:
         return True

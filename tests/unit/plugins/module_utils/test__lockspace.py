@@ -115,3 +115,27 @@ def test_ensure_lockspace_missing_dir(tmp_path):
 def test_ensure_lockspace_unknown_owner_is_named(tmp_path):
     with pytest.raises(LeaseError, match="no-such-user-x"):
         _lockspace.ensure_lockspace(str(tmp_path), owner="no-such-user-x", check_mode=True)
+
+
+def test_ensure_lockspace_refuses_a_local_copy_when_the_storage_is_gone(lease_cluster, tmp_path):
+    """Joined at the path, file missing: what an unmounted NFS volume looks like. No local lockspace."""
+    storage, elsewhere = tmp_path / "storage", tmp_path / "elsewhere"
+    storage.mkdir()
+    elsewhere.mkdir()
+    host = lease_cluster.c  # a running daemon that has joined nothing
+    made = host.call("_lockspace.ensure_lockspace", str(storage), owner="root", group="root", io_timeout=1)
+    assert made == {"ok": True}, made
+    spec = "__LIBVIRT__DISKS__:7:%s:0" % (storage / "__LIBVIRT__DISKS__")
+    host.client("add_lockspace", "-s", spec)
+    try:
+        os.rename(str(storage / "__LIBVIRT__DISKS__"), str(elsewhere / "__LIBVIRT__DISKS__"))
+        for check_mode in (True, False):
+            result = host.call("_lockspace.ensure_lockspace", str(storage), owner="root", group="root",
+                               check_mode=check_mode)
+            assert result.get("error") == "LeaseDirError", result
+            assert "not mounted" in result["msg"] and "host_id 7" in result["msg"], result["msg"]
+        assert os.listdir(str(storage)) == []  # nothing created in its place
+    finally:
+        if not (storage / "__LIBVIRT__DISKS__").exists():
+            os.rename(str(elsewhere / "__LIBVIRT__DISKS__"), str(storage / "__LIBVIRT__DISKS__"))
+        host.client("rem_lockspace", "-s", spec, check=False)
