@@ -31,6 +31,7 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.lease_dir
 attributes:
   check_mode:
     support: full
@@ -41,11 +42,6 @@ attributes:
     details:
       - Shows the registry file before and after.
 options:
-  lease_dir:
-    description:
-      - The shared lease directory (qemu-sanlock.conf C(disk_lease_dir)). It must exist.
-    type: path
-    default: /var/lib/libvirt/sanlock
   hosts:
     description:
       - Every host of the group, by inventory name.

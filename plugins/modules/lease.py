@@ -30,6 +30,7 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.lease_dir
 attributes:
   check_mode:
     support: full
@@ -46,11 +47,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  lease_dir:
-    description:
-      - The shared lease directory (qemu-sanlock.conf C(disk_lease_dir)). It must exist; libvirt never creates it.
-    type: path
-    default: /var/lib/libvirt/sanlock
   disks:
     description:
       - Disk source paths exactly as written in the domain XML (no canonicalisation; C(//a.img) and C(/a.img)

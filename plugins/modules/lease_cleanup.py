@@ -30,6 +30,7 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.lease_dir
 attributes:
   check_mode:
     support: full
@@ -41,11 +42,6 @@ attributes:
     details:
       - Lists the leases removed.
 options:
-  lease_dir:
-    description:
-      - The shared lease directory (qemu-sanlock.conf C(disk_lease_dir)).
-    type: path
-    default: /var/lib/libvirt/sanlock
   keep:
     description:
       - Leases never to remove, as lease names (32 hex digits) or as disk paths (converted with the lease naming).

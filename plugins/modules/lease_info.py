@@ -21,13 +21,9 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.lease_dir
   - autolease.sanlock.attributes.INFO_MODULE
 options:
-  lease_dir:
-    description:
-      - The shared lease directory (qemu-sanlock.conf C(disk_lease_dir)).
-    type: path
-    default: /var/lib/libvirt/sanlock
   liveness:
     description:
       - Read the lockspace twice, O(liveness_interval) seconds apart, and report which used host_ids renewed.
