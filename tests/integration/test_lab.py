@@ -42,12 +42,19 @@ def test_tiny_vm_starts_on_any_host(lab):
 
 
 def test_lab_down_leaves_nothing_and_comes_back(tmp_path):
-    """A private one-host lab: up, down (no mounts, no processes), up again, down."""
+    """A private one-host lab: up, down (no mounts, no processes), up again, down.
+
+    The lab directory starts with the group_vars link of another checkout (CI
+    clones elsewhere): `up` re-points it to this one's settings.
+    """
     env = dict(os.environ, LAB_DIR=str(tmp_path / "lab"), LAB_HOSTS="1",
                LAB_IMAGE_DIR=os.environ.get("LAB_IMAGE_DIR", "/var/tmp/autolease-lab/image"))
+    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "group_vars").symlink_to("/elsewhere/tests/lab/group_vars")
     for _round in range(2):
         try:
             subprocess.run(LAB + ["up"], env=env, check=True, timeout=900)
+            assert os.readlink(tmp_path / "lab" / "group_vars") == str(REPO / "tests" / "lab" / "group_vars")
             status = subprocess.run(LAB + ["status"], env=env, capture_output=True, text=True, check=False)
             assert status.returncode == 0 and "lab1" in status.stdout and "running" in status.stdout
         finally:

@@ -273,6 +273,9 @@ def write_inventory(hosts):
     for host in hosts:
         (host.dir / "init.pid").write_text("%d\n" % host.init_pid())
     group_vars = LAB_DIR / "group_vars"
+    # Always re-pointed: the lab directory outlives the checkout that made it.
+    if group_vars.is_symlink() and pathlib.Path(os.readlink(group_vars)) != HERE / "group_vars":
+        group_vars.unlink()
     if not group_vars.is_symlink():
         group_vars.symlink_to(HERE / "group_vars", target_is_directory=True)
     path = LAB_DIR / "inventory.yml"
