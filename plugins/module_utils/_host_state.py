@@ -1,0 +1,218 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Read, in one pass, everything the roles manage on a host.
+
+PRIVATE to the autolease.sanlock collection: no compatibility promise.
+
+The roles compare this snapshot with what they want and skip their change
+tasks when nothing differs, so an idempotent run costs one module run per host
+instead of one per setting. Every reader here only reads: a reader that cannot
+answer returns None ("unknown"), which the roles treat as "not in state".
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path, read_slots
+
+MAX_CONTENT = 1024 * 1024  # config files, scripts and stamps; larger files get a digest only
+
+
+def _run(argv, timeout=30):
+    """stdout of argv, or None when it is missing, fails or hangs."""
+    if not shutil.which(argv[0]):
+        return None
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
+def _name(lookup, ident):
+    try:
+        return lookup(ident)[0]
+    except KeyError:
+        return str(ident)
+
+
+def read_path(path):
+    """exists, type, owner, group, mode ("0644"), and for small regular files content and sha256."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return {"exists": False}
+    kind = "link" if stat.S_ISLNK(st.st_mode) else "directory" if stat.S_ISDIR(st.st_mode) else \
+        "file" if stat.S_ISREG(st.st_mode) else "other"
+    info = {"exists": True, "type": kind, "owner": _name(pwd.getpwuid, st.st_uid),
+            "group": _name(grp.getgrgid, st.st_gid), "mode": "%04o" % stat.S_IMODE(st.st_mode)}
+    if kind == "file":
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return info
+        info["sha256"] = hashlib.sha256(data).hexdigest()
+        if len(data) <= MAX_CONTENT:
+            info["content"] = data.decode("utf-8", "replace")
+    return info
+
+
+def installed_packages():
+    """Sorted names of the installed packages (dpkg or rpm), or None."""
+    out = _run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n"])
+    if out is not None:
+        return sorted(set(line.split()[1] for line in out.splitlines()
+                          if len(line.split()) == 2 and line.startswith("ii")))
+    out = _run(["rpm", "-qa", "--qf", "%{NAME}\n"])
+    return None if out is None else sorted(set(out.split()))
+
+
+def unit_states(units):
+    """unit -> {enabled: UnitFileState, active: ActiveState} (a missing unit: "" and inactive), or None."""
+    if not units:
+        return {}
+    out = _run(["systemctl", "show", "--property=Id,ActiveState,UnitFileState", "--"] + list(units))
+    if out is None:
+        return None
+    states = {}
+    for block in out.strip().split("\n\n"):
+        props = dict(line.partition("=")[::2] for line in block.splitlines())
+        if props.get("Id"):
+            states[props["Id"]] = {"enabled": props.get("UnitFileState", ""),
+                                   "active": props.get("ActiveState", "")}
+    # systemctl show answers in the order asked; a name given without a suffix comes back as .service.
+    return dict((unit, states.get(unit, states.get(unit + ".service"))) for unit in units)
+
+
+def _unescape(field):
+    return field.encode("utf-8").decode("unicode_escape") if "\\" in field else field
+
+
+def mounts(paths, mountinfo="/proc/self/mountinfo"):
+    """path -> {source, fstype, options} for those of paths that are mount points (the top mount)."""
+    wanted = set(os.path.normpath(path) for path in paths)
+    found = {}
+    try:
+        with open(mountinfo) as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 6 or len(tail) < 3:
+            continue
+        point = _unescape(fields[4])
+        if point in wanted:
+            found[point] = {"source": _unescape(tail[1]), "fstype": tail[0], "options": fields[5]}
+    return found
+
+
+def joined_lockspaces():
+    """Lockspaces the local sanlock daemon has joined: [{name, host_id, path}], or None if it does not answer."""
+    out = _run(["sanlock", "client", "gets"])
+    if out is None:
+        return None
+    spaces = []
+    for line in out.splitlines():
+        if not line.startswith("s "):
+            continue
+        name, _sep, rest = line[2:].strip().partition(":")
+        host_id, _sep, rest = rest.partition(":")
+        path = rest.rsplit(":", 1)[0]
+        if host_id.isdigit():
+            spaces.append({"name": name, "host_id": int(host_id), "path": path})
+    return spaces
+
+
+def lockspace_slots(lease_dir):
+    """host_id (as text, for Jinja) -> {owner_name, generation} of the used slots; None without a lockspace."""
+    try:
+        slots = read_slots(lockspace_path(lease_dir))
+    except LeaseError:
+        return None
+    return dict((str(slot.host_id), {"owner_name": slot.owner_name, "generation": slot.generation})
+                for slot in slots)
+
+
+def running_vms(uri):
+    """Names of the running domains, or None when libvirt does not answer."""
+    out = _run(["virsh", "--connect", uri, "list", "--name"])
+    return None if out is None else [name.strip() for name in out.splitlines() if name.strip()]
+
+
+def qemu_pid_files(run_dir):
+    """How many QEMU domains have a pid file (counted when libvirt does not answer)."""
+    try:
+        return len([name for name in os.listdir(run_dir) if name.endswith(".pid") and name != "driver.pid"])
+    except OSError:
+        return 0
+
+
+def user_groups(users):
+    """user -> names of its supplementary and primary groups; None for a missing user."""
+    result = {}
+    everyone = grp.getgrall()
+    for user in users:
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            result[user] = None
+            continue
+        names = set(group.gr_name for group in everyone if user in group.gr_mem)
+        names.add(_name(grp.getgrgid, entry.pw_gid))
+        result[user] = sorted(names)
+    return result
+
+
+def kernel_modules(path="/proc/modules"):
+    try:
+        with open(path) as handle:
+            return sorted(line.split()[0] for line in handle if line.strip())
+    except OSError:
+        return None
+
+
+def selinux_booleans():
+    """name -> bool, or None where SELinux tools are missing."""
+    out = _run(["getsebool", "-a"])
+    if out is None:
+        return None
+    booleans = {}
+    for line in out.splitlines():
+        name, sep, value = line.partition(" --> ")
+        if sep:
+            booleans[name.strip()] = value.strip() == "on"
+    return booleans
+
+
+def host_state(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///system", qemu_run_dir="/run/libvirt/qemu"):
+    """The whole snapshot as one dict (see the host_state module's RETURN)."""
+    return {
+        "files": dict((path, read_path(path)) for path in paths),
+        "mounts": mounts(paths),
+        "packages": installed_packages(),
+        "units": unit_states(units),
+        "users": user_groups(users),
+        "groups": sorted(group.gr_name for group in grp.getgrall()),
+        "kernel_modules": kernel_modules(),
+        "selinux_booleans": selinux_booleans(),
+        "lockspaces": joined_lockspaces(),
+        "lease_dir": lease_dir,
+        "slots": lockspace_slots(lease_dir) if lease_dir else None,
+        "running_vms": running_vms(libvirt_uri) if libvirt_uri else None,
+        "qemu_pid_files": qemu_pid_files(qemu_run_dir),
+    }

@@ -1,0 +1,173 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: host_state
+short_description: Read in one run the host state the autolease.sanlock roles manage
+version_added: 0.1.0
+description:
+  - Reads files, mount points, installed packages, systemd unit states, user groups, loaded kernel modules,
+    SELinux booleans, the lockspaces the local sanlock daemon has joined, the slots of the lockspace file and the
+    running VMs, all in one module run.
+  - The roles of this collection compare this snapshot with what they want and skip their change tasks when nothing
+    differs; C(playbooks/site.yml) reads it once per host for all roles. Anything a reader cannot answer is
+    returned as C(null), which the roles treat as "not in the wanted state".
+  - Only reads; changes nothing.
+author:
+  - autolease.sanlock developers (@autolease)
+extends_documentation_fragment:
+  - autolease.sanlock.attributes
+  - autolease.sanlock.attributes.INFO_MODULE
+options:
+  paths:
+    description:
+      - Files and directories to read. Regular files up to 1 MiB are returned with their content.
+    type: list
+    elements: path
+    default: []
+  units:
+    description:
+      - systemd units whose state to return, with their suffix (V(sanlock.service), V(libvirtd.socket)).
+    type: list
+    elements: str
+    default: []
+  users:
+    description:
+      - Users whose groups to return.
+    type: list
+    elements: str
+    default: []
+  lease_dir:
+    description:
+      - Lease directory whose lockspace slots to read. Omit to skip.
+    type: path
+  libvirt_uri:
+    description:
+      - libvirt connection URI for the list of running VMs. An empty string skips the list.
+    type: str
+    default: qemu:///system
+  qemu_run_dir:
+    description:
+      - Directory of the pid files of running QEMU domains.
+    type: path
+    default: /run/libvirt/qemu
+seealso:
+  - module: autolease.sanlock.lease_info
+"""
+
+EXAMPLES = r"""
+- name: Read the sanlock configuration, the lease directory and the services
+  autolease.sanlock.host_state:
+    paths:
+      - /etc/sanlock/sanlock.conf
+      - /var/lib/libvirt/sanlock
+    units: [sanlock.service]
+    users: [sanlock]
+    lease_dir: /var/lib/libvirt/sanlock
+  register: state
+
+- name: Show whether sanlock runs
+  ansible.builtin.debug:
+    msg: "{{ state.units['sanlock.service'].active | default('not installed') }}"
+"""
+
+RETURN = r"""
+files:
+  description: Path -> exists, type (file, directory, link, other), owner, group, mode, and for regular files
+    sha256 and (up to 1 MiB) content.
+  returned: always
+  type: dict
+  sample: {"/etc/sanlock/sanlock.conf": {exists: true, type: file, owner: root, group: root, mode: "0644",
+           sha256: "9f86d0...", content: "our_host_name = kvm1\n"}}
+mounts:
+  description: Path -> source, fstype and options, for those of O(paths) that are mount points.
+  returned: always
+  type: dict
+  sample: {"/var/lib/libvirt/sanlock": {source: "nfs.example.org:/export/sanlock", fstype: nfs4, options: rw}}
+packages:
+  description: Names of the installed packages; C(null) without dpkg or rpm.
+  returned: always
+  type: list
+  elements: str
+units:
+  description: Unit of O(units) -> enabled (UnitFileState, empty for a missing unit) and active (ActiveState);
+    C(null) without systemd.
+  returned: always
+  type: dict
+  sample: {"sanlock.service": {enabled: enabled, active: active}}
+users:
+  description: User -> names of its groups (C(null) for a missing user).
+  returned: always
+  type: dict
+groups:
+  description: Names of all groups.
+  returned: always
+  type: list
+  elements: str
+kernel_modules:
+  description: Names of the loaded kernel modules.
+  returned: always
+  type: list
+  elements: str
+selinux_booleans:
+  description: SELinux boolean -> value; C(null) without the SELinux tools.
+  returned: always
+  type: dict
+lockspaces:
+  description: Lockspaces the local sanlock daemon has joined (name, host_id, path); C(null) when it does not
+    answer.
+  returned: always
+  type: list
+  elements: dict
+lease_dir:
+  description: O(lease_dir), the directory RV(slots) were read from.
+  returned: always
+  type: str
+slots:
+  description: host_id (as a string) -> owner_name and generation of the used slots of the lockspace file in
+    O(lease_dir); C(null) without a readable lockspace.
+  returned: always
+  type: dict
+running_vms:
+  description: Names of the running VMs; C(null) when libvirt does not answer.
+  returned: always
+  type: list
+  elements: str
+qemu_pid_files:
+  description: Number of pid files of QEMU domains in O(qemu_run_dir).
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.autolease.sanlock.plugins.module_utils._host_state import host_state
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type="list", elements="path", default=[]),
+            units=dict(type="list", elements="str", default=[]),
+            users=dict(type="list", elements="str", default=[]),
+            lease_dir=dict(type="path"),
+            libvirt_uri=dict(type="str", default="qemu:///system"),
+            qemu_run_dir=dict(type="path", default="/run/libvirt/qemu"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    state = host_state(params["paths"], units=params["units"], users=params["users"], lease_dir=params["lease_dir"],
+                       libvirt_uri=params["libvirt_uri"], qemu_run_dir=params["qemu_run_dir"])
+    module.exit_json(changed=False, **state)
+
+
+if __name__ == "__main__":
+    main()
