@@ -144,7 +144,29 @@ def state_unshared(states, lockspace):
             for host in sorted(views) if views[host] != views[first]]
 
 
+def host_ids_settled(facts, registry):
+    """host -> host_id when every host has joined with the id the registry records for it, else None.
+
+    facts: host -> the host_id role's facts (explicit, existing, joined). When
+    this holds, allocating again would return the same ids and write nothing.
+    """
+    if not facts or not isinstance(registry, dict):
+        return None
+    settled = {}
+    for host, fact in facts.items():
+        existing = (fact or {}).get("existing")
+        explicit = (fact or {}).get("explicit")
+        if not (fact or {}).get("joined") or existing in (None, "") or registry.get(host) != int(existing):
+            return None
+        if explicit not in (None, "") and int(explicit) != int(existing):
+            return None
+        settled[host] = int(existing)
+    if len(set(settled.values())) != len(settled) or len(set(registry.values())) != len(registry):
+        return None
+    return settled
+
+
 class FilterModule(object):
     def filters(self):
         return {"state_differences": state_differences, "state_unread": state_unread,
-                "state_unshared": state_unshared}
+                "state_unshared": state_unshared, "host_ids_settled": host_ids_settled}

@@ -24,8 +24,9 @@ import shutil
 import stat
 import subprocess
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError, LeaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path, read_slots
+from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
 
 MAX_CONTENT = 1024 * 1024  # config files, scripts and stamps; larger files get a digest only
 
@@ -148,6 +149,14 @@ def lockspace_slots(lease_dir):
                 for slot in slots)
 
 
+def registry(lease_dir):
+    """host name -> host_id recorded in the host_id registry; None when it cannot be read."""
+    try:
+        return read_registry(lease_dir)
+    except (AutoleaseError, OSError):
+        return None
+
+
 def running_vms(uri):
     """Names of the running domains, or None when libvirt does not answer."""
     out = _run(["virsh", "--connect", uri, "list", "--name"])
@@ -213,6 +222,7 @@ def host_state(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///s
         "lockspaces": joined_lockspaces(),
         "lease_dir": lease_dir,
         "slots": lockspace_slots(lease_dir) if lease_dir else None,
+        "registry": registry(lease_dir) if lease_dir else None,
         "running_vms": running_vms(libvirt_uri) if libvirt_uri else None,
         "qemu_pid_files": qemu_pid_files(qemu_run_dir),
     }

@@ -14,8 +14,8 @@ short_description: Read in one run the host state the autolease.sanlock roles ma
 version_added: 0.1.0
 description:
   - Reads files, mount points, installed packages, systemd unit states, user groups, loaded kernel modules,
-    SELinux booleans, the lockspaces the local sanlock daemon has joined, the slots of the lockspace file and the
-    running VMs, all in one module run.
+    SELinux booleans, the lockspaces the local sanlock daemon has joined, the slots of the lockspace file, the
+    host_id registry and the running VMs, all in one module run.
   - The roles of this collection compare this snapshot with what they want and skip their change tasks when nothing
     differs; C(playbooks/site.yml) reads it once per host for all roles. Anything a reader cannot answer is
     returned as C(null), which the roles treat as "not in the wanted state".
@@ -133,6 +133,11 @@ lease_dir:
 slots:
   description: host_id (as a string) -> owner_name and generation of the used slots of the lockspace file in
     O(lease_dir); C(null) without a readable lockspace.
+  returned: always
+  type: dict
+registry:
+  description: Host name -> host_id recorded in the host_id registry of O(lease_dir) (empty without one);
+    C(null) when it cannot be read.
   returned: always
   type: dict
 running_vms:
