@@ -58,6 +58,12 @@ options:
       - Directory of the pid files of running QEMU domains.
     type: path
     default: /run/libvirt/qemu
+  os_facts:
+    description:
+      - Also return the distribution and SELinux facts (as M(ansible.builtin.setup) collects them) as
+        C(ansible_facts), which is all the roles of this collection need; a play can then skip gathering facts.
+    type: bool
+    default: false
 seealso:
   - module: autolease.sanlock.lease_info
 """
@@ -149,6 +155,12 @@ qemu_pid_files:
   description: Number of pid files of QEMU domains in O(qemu_run_dir).
   returned: always
   type: int
+ansible_facts:
+  description: The distribution facts (C(distribution), C(distribution_major_version), C(os_family), ...) and
+    C(selinux), as M(ansible.builtin.setup) collects them.
+  returned: when O(os_facts=true)
+  type: dict
+  sample: {os_family: Debian, distribution: Debian, distribution_major_version: "12", selinux: {status: disabled}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -165,12 +177,21 @@ def main():
             lease_dir=dict(type="path"),
             libvirt_uri=dict(type="str", default="qemu:///system"),
             qemu_run_dir=dict(type="path", default="/run/libvirt/qemu"),
+            os_facts=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     params = module.params
     state = host_state(params["paths"], units=params["units"], users=params["users"], lease_dir=params["lease_dir"],
                        libvirt_uri=params["libvirt_uri"], qemu_run_dir=params["qemu_run_dir"])
+    if params["os_facts"]:
+        # Imported here: compiling the fact collectors costs every run that does not need them.
+        from ansible.module_utils.facts.system.distribution import DistributionFactCollector
+        from ansible.module_utils.facts.system.selinux import SelinuxFactCollector
+
+        facts = DistributionFactCollector().collect(module=module)
+        facts.update(SelinuxFactCollector().collect(module=module))
+        state["ansible_facts"] = facts
     module.exit_json(changed=False, **state)
 
 
