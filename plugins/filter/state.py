@@ -1,7 +1,9 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters autolease.sanlock.state_differences and state_unread; documentation in their .yml files.
+"""Filters autolease.sanlock.state_differences, state_unread, state_unshared and host_ids_settled.
+
+Documentation in their .yml files.
 
 A role describes the state it wants ("wanted") and compares it with what the
 host_state module read. The comparison mirrors the modules the role would
