@@ -1,0 +1,92 @@
+"""The roles' fast path on the lab: a host in state skips every change task, drift is still found and repaired.
+
+playbooks/site.yml reads each host once (autolease.sanlock.host_state) and a
+role runs its change tasks (tasks/converge.yml) only where the host differs
+from what it wants. These tests break one thing per role by hand, then check
+that check mode reports it without touching it, that a real run repairs it
+(saying what differed), and that the run after that skips every change task.
+"""
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+SITE = "playbooks/site.yml"
+CRON = "/etc/cron.d/autolease-sanlock-cleanup"
+FACT = "/etc/ansible/facts.d/autolease_host_id.fact"
+
+# role -> (host, command that breaks it, command that reads it, value when right, difference reported)
+DRIFT = {
+    "sanlock": ("lab2", "chmod 0700 /etc/sanlock", "stat -c %a /etc/sanlock", "755",
+                "/etc/sanlock: mode is 0700, wanted 0755"),
+    "shared_storage": ("lab2", "chmod 0700 /var/lib/libvirt/sanlock", "stat -c %a /var/lib/libvirt/sanlock", "775",
+                       "/var/lib/libvirt/sanlock: mode is 0700, wanted 0775"),
+    "host_id": ("lab3", "rm %s" % FACT, "test -f %s && echo present" % FACT, "present",
+                "%s is missing" % FACT),
+    "libvirt": ("lab3", "sed -i 's/^lock_manager = \"sanlock\"$/#lock_manager = \"sanlock\"/' /etc/libvirt/qemu.conf",
+                "grep -cx 'lock_manager = \"sanlock\"' /etc/libvirt/qemu.conf", "1",
+                '/etc/libvirt/qemu.conf: lock_manager = "sanlock" wanted, found none'),
+    # lab1 is the designated cleanup host (cleanup_schedule_host defaults to the first host).
+    "cleanup_schedule": ("lab1", "rm %s" % CRON, "test -f %s && echo present" % CRON, "present",
+                         "%s is missing" % CRON),
+}
+
+
+def changed_per_host(output):
+    rows = re.findall(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", output, re.M)
+    assert rows, output[-3000:]
+    assert all(failed == "0" for _host, _changed, failed in rows), output[-4000:]
+    return {host: int(changed) for host, changed, _failed in rows}
+
+
+def reports(output, difference):
+    """The difference is printed (the lab's callback may print it JSON-escaped)."""
+    return difference in output or json.dumps(difference)[1:-1] in output
+
+
+def read(lab, role):
+    host, _break, probe, _right, _difference = DRIFT[role]
+    return lab.run(host, probe, check=False).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def in_state(rolled_out_lab):
+    """The rolled-out lab, with one site.yml run so that everything is as the roles want."""
+    rolled_out_lab.ansible(SITE, check=True)
+    return rolled_out_lab
+
+
+def test_a_host_in_state_runs_no_change_task(in_state):
+    res = in_state.ansible(SITE, check=True)
+    assert set(changed_per_host(res.stdout).values()) == {0}, res.stdout[-4000:]
+    assert "converge.yml" not in res.stdout and "Show what differs" not in res.stdout, res.stdout[-4000:]
+    # The one read per host also gave the distribution facts: nothing gathered them.
+    assert "Gathering Facts" not in res.stdout
+
+
+@pytest.mark.parametrize("role", sorted(DRIFT))
+def test_drift_is_reported_in_check_mode_and_repaired(in_state, role):
+    host, break_it, _probe, right, difference = DRIFT[role]
+    assert read(in_state, role) == right
+    in_state.run(host, break_it)
+    try:
+        assert read(in_state, role) != right
+
+        check = in_state.ansible(SITE, "--check", check=True)
+        assert changed_per_host(check.stdout)[host] > 0, check.stdout[-4000:]
+        assert reports(check.stdout, difference), check.stdout[-6000:]
+        assert read(in_state, role) != right, "check mode changed %s on %s" % (role, host)
+
+        fix = in_state.ansible(SITE, check=True)
+        # The lease directory is one directory for all hosts: whichever host gets there first repairs it.
+        assert sum(changed_per_host(fix.stdout).values()) > 0 and reports(fix.stdout, difference), fix.stdout[-6000:]
+        assert read(in_state, role) == right
+    finally:
+        in_state.ansible(SITE, check=False)
+
+    again = in_state.ansible(SITE, check=True)
+    assert set(changed_per_host(again.stdout).values()) == {0}, again.stdout[-4000:]
+    assert "converge.yml" not in again.stdout, again.stdout[-4000:]
