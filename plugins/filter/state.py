@@ -24,6 +24,8 @@ SECTIONS = ("packages", "files", "mounts", "units", "users", "kernel_modules", "
 
 
 def _mode(value):
+    if isinstance(value, int):  # an unquoted YAML 0644 arrives as 420, as ansible.builtin.file takes it
+        return value
     try:
         return int(str(value), 8)
     except ValueError:

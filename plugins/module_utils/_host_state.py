@@ -20,6 +20,7 @@ import grp
 import hashlib
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -99,12 +100,16 @@ def unit_states(units):
 
 
 def _unescape(field):
-    return field.encode("utf-8").decode("unicode_escape") if "\\" in field else field
+    """The kernel writes space, tab, newline and backslash in mountinfo as octal escapes (\\040...)."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
 
 
 def mounts(paths, mountinfo="/proc/self/mountinfo"):
-    """path -> {source, fstype, options} for those of paths that are mount points (the top mount)."""
-    wanted = set(os.path.normpath(path) for path in paths)
+    """path (as given) -> {source, fstype, options, root} for those of paths that are mount points (the top mount).
+
+    root is the directory of the source filesystem mounted there ("/" except for bind mounts).
+    """
+    wanted = dict((os.path.normpath(path), path) for path in paths)
     found = {}
     try:
         with open(mountinfo) as handle:
@@ -118,7 +123,8 @@ def mounts(paths, mountinfo="/proc/self/mountinfo"):
             continue
         point = _unescape(fields[4])
         if point in wanted:
-            found[point] = {"source": _unescape(tail[1]), "fstype": tail[0], "options": fields[5]}
+            found[wanted[point]] = {"source": _unescape(tail[1]), "fstype": tail[0], "options": fields[5],
+                                    "root": _unescape(fields[3])}
     return found
 
 

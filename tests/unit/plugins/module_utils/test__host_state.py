@@ -1,0 +1,346 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The host_state readers (plugins/module_utils/_host_state.py) on real files and on this machine.
+
+Files, mountinfo and /proc/modules copies are written in tmp_path; packages,
+users and the missing SELinux tools are those of this Debian test machine.
+The lockspace readers use the private sanlock daemons of ``lease_cluster``
+(tests/unit/plugins/conftest.py): host-a (host_id 1) and host-b (host_id 2)
+have joined the lockspace in ``lease_dir``.
+"""
+
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+
+import pytest
+
+from ansible_collections.autolease.sanlock.plugins.module_utils import _host_state
+from ansible_collections.autolease.sanlock.plugins.module_utils._host_state import (
+    host_state,
+    installed_packages,
+    joined_lockspaces,
+    kernel_modules,
+    lockspace_slots,
+    mounts,
+    qemu_pid_files,
+    read_path,
+    registry,
+    running_vms,
+    selinux_booleans,
+    unit_states,
+    user_groups,
+)
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_FILE
+
+LS = "__LIBVIRT__DISKS__"
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+# read_path
+
+
+def test_regular_file(tmp_path):
+    path = tmp_path / "sanlock.conf"
+    path.write_bytes("our_host_name = kvm1\n# é\n".encode("utf-8"))
+    os.chmod(str(path), 0o640)
+    info = read_path(str(path))
+    assert info == {"exists": True, "type": "file", "owner": ME, "group": MY_GROUP, "mode": "0640",
+                    "sha256": hashlib.sha256("our_host_name = kvm1\n# é\n".encode("utf-8")).hexdigest(),
+                    "content": "our_host_name = kvm1\n# é\n"}
+
+
+def test_mode_has_four_digits_with_special_bits(tmp_path):
+    path = tmp_path / "dir"
+    path.mkdir()
+    os.chmod(str(path), 0o2775)
+    assert read_path(str(path))["mode"] == "2775"
+    os.chmod(str(path), 0o700)
+    assert read_path(str(path))["mode"] == "0700"
+
+
+def test_directory(tmp_path):
+    path = tmp_path / "leases"
+    path.mkdir()
+    os.chmod(str(path), 0o755)
+    (path / "inside").write_text("x")
+    assert read_path(str(path)) == {"exists": True, "type": "directory", "owner": ME, "group": MY_GROUP,
+                                    "mode": "0755"}
+
+
+def test_symlink_is_not_followed(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("secret\n")
+    link = tmp_path / "link"
+    os.symlink(str(target), str(link))
+    info = read_path(str(link))
+    assert info["exists"] is True and info["type"] == "link"
+    assert "content" not in info and "sha256" not in info
+    # A dangling link exists too (lstat).
+    os.unlink(str(target))
+    assert read_path(str(link))["type"] == "link"
+
+
+def test_other_file_type(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    info = read_path(str(fifo))
+    assert info["type"] == "other" and "content" not in info  # not opened: a FIFO would block
+
+
+def test_missing_path(tmp_path):
+    assert read_path(str(tmp_path / "nope")) == {"exists": False}
+    assert read_path(str(tmp_path / "nope" / "deeper")) == {"exists": False}
+
+
+def test_large_file_gets_a_digest_but_no_content(tmp_path, monkeypatch):
+    monkeypatch.setattr(_host_state, "MAX_CONTENT", 8)
+    path = tmp_path / "big"
+    path.write_text("123456789")
+    info = read_path(str(path))
+    assert info["sha256"] == hashlib.sha256(b"123456789").hexdigest() and "content" not in info
+    path.write_text("12345678")  # exactly MAX_CONTENT: still returned
+    assert read_path(str(path))["content"] == "12345678"
+
+
+def test_unknown_owner_is_the_number(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("chown to an unused uid needs root")
+    uid = next(i for i in range(54321, 60000) if not _exists(pwd.getpwuid, i) and not _exists(grp.getgrgid, i))
+    path = tmp_path / "orphan"
+    path.write_text("")
+    os.chown(str(path), uid, uid)
+    info = read_path(str(path))
+    assert info["owner"] == str(uid) and info["group"] == str(uid)
+
+
+def _exists(lookup, ident):
+    try:
+        lookup(ident)
+        return True
+    except KeyError:
+        return False
+
+
+# mounts
+
+
+MOUNTINFO = "\n".join([
+    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard",
+    "40 27 0:45 / /var/lib/libvirt/sanlock rw,relatime shared:20 - nfs4 nfs.example.org:/export/sanlock rw,vers=4.2",
+    "41 27 0:46 / /srv/lease\\040dir rw,nosuid master:3 - nfs my\\040server:/export rw",
+    "42 27 0:47 / /srv/not-asked rw - tmpfs tmpfs rw",
+    "43 27 0:48 / /srv/twice rw - tmpfs tmpfs rw",
+    "44 43 0:49 / /srv/twice ro - xfs /dev/sdc ro",
+    "45 27 254:0 /srv/lab\\040shared /srv/bound rw - ext4 /dev/vda rw",
+    "this line is not mountinfo",
+    "",
+])
+
+
+def test_mounts_parses_mountinfo(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text(MOUNTINFO + "\n")
+    found = mounts(["/var/lib/libvirt/sanlock/", "/srv/lease dir", "/srv/twice", "/srv/bound", "/srv/not-a-mount",
+                    "/etc"], mountinfo=str(info))
+    assert found == {
+        # keyed by the path as asked (a trailing slash kept), so that the caller finds it
+        "/var/lib/libvirt/sanlock/": {"source": "nfs.example.org:/export/sanlock", "fstype": "nfs4",
+                                      "options": "rw,relatime", "root": "/"},
+        "/srv/lease dir": {"source": "my server:/export", "fstype": "nfs", "options": "rw,nosuid", "root": "/"},
+        "/srv/twice": {"source": "/dev/sdc", "fstype": "xfs", "options": "ro", "root": "/"},  # the top (last) mount
+        # a bind mount: root is the directory of the source filesystem
+        "/srv/bound": {"source": "/dev/vda", "fstype": "ext4", "options": "rw", "root": "/srv/lab shared"},
+    }
+
+
+def test_mounts_escaped_non_ascii_mount_point(tmp_path):
+    # The kernel escapes only space, tab, newline and backslash (\040 \011 \012 \134); other bytes,
+    # UTF-8 included, are written as they are. Unescaping must keep "é" intact.
+    info = tmp_path / "mountinfo"
+    info.write_bytes("50 27 0:50 / /mnt/dé\\040x rw - tmpfs tmpfs rw\n".encode("utf-8"))
+    assert mounts(["/mnt/dé x"], mountinfo=str(info)) == {"/mnt/dé x": {"source": "tmpfs", "fstype": "tmpfs",
+                                                                        "options": "rw", "root": "/"}}
+
+
+def test_mounts_unreadable_mountinfo_is_none(tmp_path):
+    assert mounts(["/"], mountinfo=str(tmp_path / "nope")) is None
+    assert mounts([], mountinfo=str(tmp_path / "nope")) is None
+
+
+def test_mounts_on_this_machine():
+    found = mounts(["/", "/proc/self"])
+    assert list(found) == ["/"]
+    assert found["/"]["fstype"] and found["/"]["options"].split(",")[0] in ("rw", "ro")
+
+
+# packages, units, users, kernel modules, SELinux, libvirt
+
+
+def test_installed_packages_of_this_debian_machine():
+    if shutil.which("dpkg-query") is None:
+        pytest.skip("not a dpkg machine")
+    packages = installed_packages()
+    assert "dpkg" in packages and "sanlock" in packages
+    assert packages == sorted(set(packages))
+
+
+def test_unit_states_without_units_is_empty():
+    assert unit_states([]) == {}
+
+
+def test_unit_states_without_a_running_systemd_is_none():
+    if os.path.isdir("/run/systemd/system"):
+        pytest.skip("systemd runs here")
+    assert unit_states(["sanlock.service"]) is None
+
+
+def test_user_groups():
+    found = user_groups(["root", "no-such-user-xyz"])
+    assert set(found) == {"root", "no-such-user-xyz"}
+    assert "root" in found["root"] and found["root"] == sorted(found["root"])
+    assert found["no-such-user-xyz"] is None
+    assert user_groups([]) == {}
+
+
+def test_user_groups_include_supplementary_groups():
+    # Any group of /etc/group with members: each member is listed in it.
+    group = next((g for g in grp.getgrall() if g.gr_mem and _exists(pwd.getpwnam, g.gr_mem[0])), None)
+    if group is None:
+        pytest.skip("no group with members on this machine")
+    assert group.gr_name in user_groups([group.gr_mem[0]])[group.gr_mem[0]]
+
+
+def test_kernel_modules_from_a_file(tmp_path):
+    path = tmp_path / "modules"
+    path.write_text("softdog 16384 0 - Live 0x0000000000000000\n"
+                    "nfsv4 1032192 1 - Live 0x0000000000000000\n"
+                    "\n"
+                    "dm_mod 184320 0 - Live 0x0000000000000000\n")
+    assert kernel_modules(str(path)) == ["dm_mod", "nfsv4", "softdog"]
+    assert kernel_modules(str(tmp_path / "nope")) is None
+
+
+def test_kernel_modules_of_this_machine():
+    found = kernel_modules()
+    if os.path.exists("/proc/modules"):
+        assert isinstance(found, list) and found == sorted(found)
+    else:  # a container or a kernel without modules
+        assert found is None
+
+
+def test_selinux_booleans_without_the_tools_is_none():
+    if shutil.which("getsebool"):
+        pytest.skip("getsebool is installed here")
+    assert selinux_booleans() is None
+
+
+def test_running_vms_of_the_libvirt_test_driver():
+    if shutil.which("virsh") is None:
+        pytest.skip("virsh is not installed")
+    assert running_vms("test:///default") == ["test"]
+    assert running_vms("qemu+unix:///system?socket=/nonexistent/sock") is None
+
+
+# sanlock lockspace, slots and registry
+
+
+def test_joined_lockspaces_without_a_daemon(tmp_path, monkeypatch):
+    # SANLOCK_RUN_DIR is where `sanlock client` looks for the daemon's socket; an empty directory
+    # has none, so the daemon cannot be reached whatever runs on this machine. sanlock then exits
+    # non-zero ("gets error -2") -> None. [] is accepted too: a sanlock version that printed
+    # nothing and exited 0 would mean "joined nothing", which is also true of no daemon.
+    monkeypatch.setenv("SANLOCK_RUN_DIR", str(tmp_path))
+    assert joined_lockspaces() in (None, [])
+
+
+def test_joined_lockspaces_of_a_real_daemon(lease_cluster, lease_dir):
+    lockspace = os.path.join(lease_dir, LS)
+    assert lease_cluster.a.call("_host_state.joined_lockspaces") == {
+        "ok": [{"name": LS, "host_id": 1, "path": lockspace}]}
+    assert lease_cluster.b.call("_host_state.joined_lockspaces") == {
+        "ok": [{"name": LS, "host_id": 2, "path": lockspace}]}
+    assert lease_cluster.c.call("_host_state.joined_lockspaces") == {"ok": []}  # runs, joined nothing
+
+
+def test_lockspace_slots_of_the_joined_hosts(lease_dir):
+    slots = lockspace_slots(lease_dir)
+    assert sorted(slots) == ["1", "2"]
+    assert slots["1"]["owner_name"] == "host-a" and slots["2"]["owner_name"] == "host-b"
+    for slot in slots.values():
+        assert sorted(slot) == ["generation", "owner_name"]
+        assert isinstance(slot["generation"], int) and slot["generation"] >= 1
+
+
+def test_lockspace_slots_without_a_lockspace_is_none(tmp_path):
+    assert lockspace_slots(str(tmp_path)) is None
+    (tmp_path / LS).write_bytes(b"\0" * 4096)  # not a lockspace
+    assert lockspace_slots(str(tmp_path)) is None
+
+
+def test_registry(lease_dir):
+    path = os.path.join(lease_dir, REGISTRY_FILE)
+    assert registry(lease_dir) == {}
+    try:
+        with open(path, "w") as handle:
+            handle.write('{"host_ids": {"host-a": 1, "host-b": 2}}\n')
+        assert registry(lease_dir) == {"host-a": 1, "host-b": 2}
+        with open(path, "w") as handle:
+            handle.write("{not json")
+        assert registry(lease_dir) is None
+        with open(path, "w") as handle:
+            handle.write('{"host_ids": {"host-a": "one"}}')
+        assert registry(lease_dir) is None
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def test_registry_of_a_missing_directory_is_empty(tmp_path):
+    # read_registry only opens the file: a missing directory reads as "no registry yet".
+    assert registry(str(tmp_path / "nope")) == {}
+
+
+def test_qemu_pid_files(tmp_path):
+    for name in ("vm1.pid", "vm2.pid", "driver.pid", "vm1.xml", "vm1.monitor", "pid"):
+        (tmp_path / name).write_text("")
+    assert qemu_pid_files(str(tmp_path)) == 2
+    assert qemu_pid_files(str(tmp_path / "nope")) == 0
+
+
+# host_state
+
+
+KEYS = ["files", "groups", "kernel_modules", "lease_dir", "lockspaces", "mounts", "packages", "qemu_pid_files",
+        "registry", "running_vms", "selinux_booleans", "slots", "units", "users"]
+
+
+def test_host_state_returns_every_documented_key(lease_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SANLOCK_RUN_DIR", str(tmp_path))  # no daemon: lockspaces unknown
+    conf = tmp_path / "a.conf"
+    conf.write_text("x = 1\n")
+    run_dir = tmp_path / "qemu"
+    run_dir.mkdir()
+    (run_dir / "vm1.pid").write_text("1")
+    state = host_state([str(conf), "/"], users=["root"], lease_dir=lease_dir, libvirt_uri="",
+                       qemu_run_dir=str(run_dir))
+    assert sorted(state) == KEYS
+    assert state["files"][str(conf)]["content"] == "x = 1\n" and state["files"]["/"]["type"] == "directory"
+    assert list(state["mounts"]) == ["/"]
+    assert "dpkg" in state["packages"] and "root" in state["groups"] and "root" in state["users"]["root"]
+    assert state["units"] == {} and state["lockspaces"] in (None, [])
+    assert state["lease_dir"] == lease_dir and sorted(state["slots"]) == ["1", "2"] and state["registry"] == {}
+    assert state["running_vms"] is None and state["qemu_pid_files"] == 1
+
+
+def test_host_state_without_lease_dir():
+    state = host_state([], libvirt_uri="", qemu_run_dir="/nonexistent")
+    assert sorted(state) == KEYS
+    assert state["files"] == {} and state["mounts"] == {}
+    assert state["lease_dir"] is None and state["slots"] is None and state["registry"] is None
+    assert state["qemu_pid_files"] == 0
