@@ -90,3 +90,23 @@ def test_drift_is_reported_in_check_mode_and_repaired(in_state, role):
     again = in_state.ansible(SITE, check=True)
     assert set(changed_per_host(again.stdout).values()) == {0}, again.stdout[-4000:]
     assert "converge.yml" not in again.stdout, again.stdout[-4000:]
+
+
+def test_a_host_whose_sanlock_restarted_joins_again(in_state):
+    """sanlock restarted (lockspace left) and libvirt idle with its sockets stopped: nothing would rejoin."""
+    lab = in_state
+    joined = "sanlock client gets | grep -q '^s __LIBVIRT__DISKS__:'"
+    host_id = json.loads(lab.run("lab3", "cat %s" % FACT).stdout)["host_id"]
+    lab.run("lab3", "virsh list --name | xargs -r -n1 virsh destroy >/dev/null 2>&1; "
+                    "systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket; "
+                    "sanlock client shutdown -f 1 >/dev/null 2>&1; systemctl stop sanlock; "
+                    "systemctl reset-failed sanlock 2>/dev/null; systemctl start sanlock")
+    assert lab.run("lab3", joined, check=False).returncode != 0
+
+    res = lab.ansible(SITE, check=True)
+    assert reports(res.stdout, "sanlock has not joined"), res.stdout[-6000:]
+    gets = lab.run("lab3", "sanlock client gets").stdout
+    assert "s __LIBVIRT__DISKS__:%d:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0" % host_id in gets, gets
+
+    again = lab.ansible(SITE, check=True)
+    assert set(changed_per_host(again.stdout).values()) == {0}, again.stdout[-4000:]
