@@ -20,6 +20,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+# UnitFileStates for which `systemctl is-enabled` succeeds: ansible.builtin.service enabled=true changes nothing.
+ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated", "transient")
 SECTIONS = ("packages", "files", "mounts", "units", "users", "kernel_modules", "selinux_booleans", "lockspaces")
 
 
@@ -51,7 +53,9 @@ def _file_differences(path, have, want):
     text = have.get("content")
     for line in want.get("lines", []):
         matches = [candidate for candidate in (text or "").splitlines() if re.search(line["regexp"], candidate)]
-        if not matches or matches[-1] != line["line"]:
+        # fields: compared field by field, as ansible.posix.mount reads fstab (blanks of any kind and width)
+        same = (lambda a, b: a.split() == b.split()) if line.get("fields") else (lambda a, b: a == b)
+        if not matches or not same(matches[-1], line["line"]):
             found.append("%s: %s wanted, found %s" % (path, line["line"], matches[-1] if matches else "none"))
     return found
 
@@ -81,7 +85,11 @@ def state_differences(state, wanted):
     for unit, want in sorted(wanted.get("units", {}).items()):
         have = units.get(unit) or {}
         for attr in ("enabled", "active"):
-            if attr in want and have.get(attr) != want[attr]:
+            if attr not in want:
+                continue
+            if attr == "enabled" and want[attr] == "enabled" and have.get(attr) in ENABLED:
+                continue
+            if have.get(attr) != want[attr]:
                 found.append("%s is %s, wanted %s" % (unit, have.get(attr) or "unknown", want[attr]))
     users = state.get("users") or {}
     for user, want in sorted(wanted.get("users", {}).items()):

@@ -463,3 +463,21 @@ def test_through_ansible_templating(tmp_path):
 def test_filter_error_through_ansible_templating(tmp_path):
     msg, result = ansible_debug(tmp_path, "{{ {} | autolease.sanlock.state_differences({'pakages': []}) }}", {})
     assert result.get("failed") is True and "pakages" in result["msg"], result
+
+
+def test_fields_lines_compare_field_by_field_like_ansible_posix_mount():
+    state = host_state()
+    state["files"]["/etc/fstab"] = {"exists": True, "type": "file", "content": "srv:/x\t/var/lib/libvirt/sanlock  nfs rw 0 0\n"}
+    line = {"regexp": r"^\s*[^#\s]\S*\s+/var/lib/libvirt/sanlock\s", "line": "srv:/x /var/lib/libvirt/sanlock nfs rw 0 0"}
+    assert differ(state, files={"/etc/fstab": {"lines": [dict(line, fields=True)]}}) == []
+    assert differ(state, files={"/etc/fstab": {"lines": [line]}}) != []
+    other = dict(line, fields=True, line="srv:/x /var/lib/libvirt/sanlock nfs ro 0 0")
+    assert differ(state, files={"/etc/fstab": {"lines": [other]}}) != []
+
+
+@pytest.mark.parametrize("have,ok", [("enabled", True), ("static", True), ("enabled-runtime", True), ("alias", True),
+                                     ("disabled", False), ("masked", False), ("", False)])
+def test_enabled_is_met_by_the_states_systemctl_is_enabled_accepts(have, ok):
+    state = {"units": {"wdmd.service": {"enabled": have, "active": "active"}}}
+    found = state_differences(state, {"units": {"wdmd.service": {"enabled": "enabled", "active": "active"}}})
+    assert (found == []) is ok, found
