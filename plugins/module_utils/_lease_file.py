@@ -31,6 +31,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding
     daemon_down_error,
     get_sanlock,
     not_joined_error,
+    run_dir,
     sanlock_errno,
 )
 
@@ -194,6 +195,10 @@ class Remover:
                 raise not_joined_error(self.lockspace_file, "acquire lease %s" % lease.name)
             if code in DAEMON_DOWN_ERRNOS and not os.path.exists(lease.path):
                 return "skipped", "vanished before removal"
+            if code == errno.ENOENT and os.path.exists(os.path.join(run_dir(), "sanlock.sock")):
+                # The daemon answers (its socket is there): the ENOENT is the lease file's. It was
+                # removed by another host's cleanup and created again (a VM start) while we acquired.
+                return "skipped", "removed and created again during removal"
             if code in DAEMON_DOWN_ERRNOS:
                 raise daemon_down_error(exc, "acquire lease %s" % lease.name)
             if code in HELD_ERRNOS:
