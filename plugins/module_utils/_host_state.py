@@ -25,6 +25,7 @@ import shutil
 import stat
 import subprocess
 
+from ansible_collections.autolease.sanlock.plugins.module_utils import _sanlock_binding
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError, LeaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path, read_slots
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
@@ -130,18 +131,17 @@ def mounts(paths, mountinfo="/proc/self/mountinfo"):
 
 def joined_lockspaces():
     """Lockspaces the local sanlock daemon has joined: [{name, host_id, path}], or None if it does not answer."""
-    out = _run(["sanlock", "client", "gets"])
-    if out is None:
+    try:
+        entries = _sanlock_binding.joined_lockspaces()
+    except AutoleaseError:  # daemon down, or python3-sanlock not installed yet
         return None
     spaces = []
-    for line in out.splitlines():
-        if not line.startswith("s "):
+    for entry in entries:
+        name = entry.get("lockspace")
+        if entry.get("flags"):  # being added or removed: not joined
             continue
-        name, _sep, rest = line[2:].strip().partition(":")
-        host_id, _sep, rest = rest.partition(":")
-        path = rest.rsplit(":", 1)[0]
-        if host_id.isdigit():
-            spaces.append({"name": name, "host_id": int(host_id), "path": path})
+        spaces.append({"name": name.decode("utf-8", "replace") if isinstance(name, bytes) else name,
+                       "host_id": entry.get("host_id"), "path": entry.get("path")})
     return spaces
 
 
