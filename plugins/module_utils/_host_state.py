@@ -25,7 +25,7 @@ import shutil
 import stat
 import subprocess
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _sanlock_binding
+from ansible_collections.autolease.sanlock.plugins.module_utils import _join_proof
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError, LeaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path, read_slots
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
@@ -130,19 +130,13 @@ def mounts(paths, mountinfo="/proc/self/mountinfo"):
 
 
 def joined_lockspaces():
-    """Lockspaces the local sanlock daemon has joined: [{name, host_id, path}], or None if it does not answer."""
-    try:
-        entries = _sanlock_binding.joined_lockspaces()
-    except AutoleaseError:  # daemon down, or python3-sanlock not installed yet
+    """Lockspaces the local sanlock daemon has joined: [{name, host_id, path, verified, proof}], or None if it
+    does not answer. verified: the file now at path holds the daemon's own latest renewal (_join_proof)."""
+    joins = _join_proof.proven_joins()
+    if joins is None:
         return None
-    spaces = []
-    for entry in entries:
-        name = entry.get("lockspace")
-        if entry.get("flags"):  # being added or removed: not joined
-            continue
-        spaces.append({"name": name.decode("utf-8", "replace") if isinstance(name, bytes) else name,
-                       "host_id": entry.get("host_id"), "path": entry.get("path")})
-    return spaces
+    return [dict((key, join[key]) for key in ("name", "host_id", "path", "verified", "proof"))
+            for join in joins if join["state"] == "joined"]
 
 
 def lockspace_slots(lease_dir):

@@ -247,10 +247,10 @@ def test_joined_lockspaces_without_a_daemon(lease_cluster):
 
 def test_joined_lockspaces_of_a_real_daemon(lease_cluster, lease_dir):
     lockspace = os.path.join(lease_dir, LS)
-    assert lease_cluster.a.call("_host_state.joined_lockspaces") == {
-        "ok": [{"name": LS, "host_id": 1, "path": lockspace}]}
-    assert lease_cluster.b.call("_host_state.joined_lockspaces") == {
-        "ok": [{"name": LS, "host_id": 2, "path": lockspace}]}
+    for host, host_id in ((lease_cluster.a, 1), (lease_cluster.b, 2)):
+        joins = host.call("_host_state.joined_lockspaces")["ok"]
+        assert [dict((k, j[k]) for k in ("name", "host_id", "path", "verified")) for j in joins] == [
+            {"name": LS, "host_id": host_id, "path": lockspace, "verified": True}], joins
     assert lease_cluster.c.call("_host_state.joined_lockspaces") == {"ok": []}  # runs, joined nothing
 
 
