@@ -128,7 +128,8 @@ def state_unshared(states, lockspace):
     """Why the hosts' host_state results do not prove one shared lease storage ([] = proven).
 
     Proof: every host has joined the lockspace file at the same path, with its
-    own host_id, and every host reads the same owner and join generation in
+    own host_id, verified by content (host_state: the file at the path holds the
+    daemon's own latest renewal), and every host reads the same owner and join generation in
     the slots of all of them - which only holds when their sanlock daemons
     write to one file. A host with a private lease directory sees only its own
     slot (or stale copies of the others).
@@ -138,8 +139,12 @@ def state_unshared(states, lockspace):
         if os.path.join((state or {}).get("lease_dir") or "", os.path.basename(lockspace)) != lockspace:
             problems.append("%s: the slots read are not those of %s" % (host, lockspace))
             continue
-        joined = [space["host_id"] for space in (state or {}).get("lockspaces") or [] if space.get("path") == lockspace]
-        if not joined:
+        spaces = [space for space in (state or {}).get("lockspaces") or [] if space.get("path") == lockspace]
+        joined = [space["host_id"] for space in spaces if space.get("verified")]
+        if spaces and not joined:
+            problems.append("%s: sanlock's join of %s is not verified: %s"
+                            % (host, lockspace, spaces[0].get("proof") or "no proof read"))
+        elif not joined:
             problems.append("%s has not joined %s" % (host, lockspace))
         elif (state.get("slots") or {}).get(str(joined[0])) is None:
             problems.append("%s does not see its own slot %d in %s" % (host, joined[0], lockspace))
@@ -154,6 +159,14 @@ def state_unshared(states, lockspace):
     first = sorted(views)[0]
     return ["%s and %s read different slots in %s" % (first, host, lockspace)
             for host in sorted(views) if views[host] != views[first]]
+
+
+def lockspace_join(state, lease_dir):
+    """The host_state join of __LIBVIRT__DISKS__ at lease_dir ({} = none): the verified one if any."""
+    path = os.path.join(lease_dir.rstrip("/") or "/", "__LIBVIRT__DISKS__")
+    joins = [space for space in (state or {}).get("lockspaces") or []
+             if space.get("name") == "__LIBVIRT__DISKS__" and space.get("path") == path]
+    return sorted(joins, key=lambda space: not space.get("verified"))[0] if joins else {}
 
 
 def host_ids_settled(facts, registry):
@@ -181,4 +194,5 @@ def host_ids_settled(facts, registry):
 class FilterModule(object):
     def filters(self):
         return {"state_differences": state_differences, "state_unread": state_unread,
-                "state_unshared": state_unshared, "host_ids_settled": host_ids_settled}
+                "state_unshared": state_unshared, "host_ids_settled": host_ids_settled,
+                "lockspace_join": lockspace_join}

@@ -13,7 +13,9 @@ Per host the input holds:
   sanlock_name   str          (the daemon's our_host_name)
   local_mode     bool         (protection on this host only, chosen explicitly)
   mount_source   str          ('' when the lease directory is not a mount point)
-  joined         bool         (the local daemon has joined __LIBVIRT__DISKS__)
+  joined         bool         (the local daemon has joined __LIBVIRT__DISKS__ at the lease directory,
+                               verified by content: the file there holds the daemon's latest renewal)
+  join_proof     str          (optional: why a join of __LIBVIRT__DISKS__ is not verified)
   running        [str]        (running domains)
   info           dict         (the lease_info module result)
   devices        {path: str}  (identity of block devices used by domains: WWN or serial)
@@ -95,10 +97,21 @@ def _check_host_ids(hosts):
 
 
 def _check_joined(hosts):
-    return [_finding("joined", name, "__LIBVIRT__DISKS__",
-                     "the local sanlock daemon has not joined the lockspace: restart libvirtd (it joins when its "
-                     "sanlock driver loads) or run the site playbook")
-            for name, data in sorted(hosts.items()) if not data.get("joined")]
+    found = []
+    for name, data in sorted(hosts.items()):
+        if data.get("joined"):
+            continue
+        if data.get("join_proof"):
+            found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
+                                  "the local sanlock daemon's join is not verified: %s. Its VMs' leases are "
+                                  "invisible to the other hosts: run the site playbook with no VM running on "
+                                  "this host (it leaves that lockspace and joins the one on the lease storage)"
+                                  % data["join_proof"]))
+            continue
+        found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
+                              "the local sanlock daemon has not joined the lockspace: restart libvirtd (it joins "
+                              "when its sanlock driver loads) or run the site playbook"))
+    return found
 
 
 def _check_running_leases(hosts):

@@ -24,6 +24,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.autolease.sanlock.plugins.filter.state import (
     FilterModule,
     host_ids_settled,
+    lockspace_join,
     state_differences,
     state_unread,
     state_unshared,
@@ -308,7 +309,8 @@ def slots(*host_ids):
 def shared_states():
     """Three hosts that joined the same lockspace with ids 1-3 and read the same slots."""
     return dict(("kvm%d" % i, {"lease_dir": LEASES, "slots": slots(1, 2, 3),
-                               "lockspaces": [{"name": "__LIBVIRT__DISKS__", "host_id": i, "path": LOCKSPACE}]})
+                               "lockspaces": [{"name": "__LIBVIRT__DISKS__", "host_id": i, "path": LOCKSPACE,
+                                               "verified": True}]})
                 for i in (1, 2, 3))
 
 
@@ -333,6 +335,15 @@ def test_unshared_names_a_host_that_has_not_joined():
     # Joined another lockspace file only.
     states["kvm2"]["lockspaces"] = [{"name": "__LIBVIRT__DISKS__", "host_id": 2, "path": "/srv/__LIBVIRT__DISKS__"}]
     assert state_unshared(states, LOCKSPACE) == ["kvm2 has not joined " + LOCKSPACE]
+
+
+def test_unshared_names_a_host_whose_join_is_not_verified_by_content():
+    # kvm2 joined before the storage was mounted: its daemon renews a hidden local file, and the slot it
+    # reads at the path is a stale one of its own, so the slot views agree; only the content proof tells.
+    states = shared_states()
+    states["kvm2"]["lockspaces"][0].update(verified=False, proof="slot 2 ... renews another file")
+    assert state_unshared(states, LOCKSPACE) == [
+        "kvm2: sanlock's join of %s is not verified: slot 2 ... renews another file" % LOCKSPACE]
 
 
 def test_unshared_names_a_host_with_a_private_copy():
@@ -427,7 +438,8 @@ def test_not_settled_with_duplicate_ids():
 
 def test_registered_under_their_names():
     assert FilterModule().filters() == {"state_differences": state_differences, "state_unread": state_unread,
-                                        "state_unshared": state_unshared, "host_ids_settled": host_ids_settled}
+                                        "state_unshared": state_unshared, "host_ids_settled": host_ids_settled,
+                                        "lockspace_join": lockspace_join}
 
 
 def ansible_debug(tmp_path, expr, extra_vars):
@@ -481,3 +493,15 @@ def test_enabled_is_met_by_the_states_systemctl_is_enabled_accepts(have, ok):
     state = {"units": {"wdmd.service": {"enabled": have, "active": "active"}}}
     found = state_differences(state, {"units": {"wdmd.service": {"enabled": "enabled", "active": "active"}}})
     assert (found == []) is ok, found
+
+
+# lockspace_join
+
+
+def test_lockspace_join_picks_the_verified_join_at_the_lease_directory():
+    stale = {"name": "__LIBVIRT__DISKS__", "host_id": 2, "path": LOCKSPACE, "verified": False, "proof": "p"}
+    good = dict(stale, verified=True)
+    assert lockspace_join({"lockspaces": [stale, good]}, LEASES + "/") == good
+    assert lockspace_join({"lockspaces": [stale]}, LEASES) == stale
+    assert lockspace_join({"lockspaces": [dict(good, path="/other/__LIBVIRT__DISKS__")]}, LEASES) == {}
+    assert lockspace_join({"lockspaces": None}, LEASES) == {}

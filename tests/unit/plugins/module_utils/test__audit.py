@@ -79,6 +79,15 @@ def test_missing_host_id_and_missing_join_are_reported():
     assert checks(audit(hosts)) == [("host_id", "kvm2"), ("joined", "kvm3")]
 
 
+def test_a_join_not_verified_by_content_is_reported_with_its_proof():
+    hosts = clean_cluster()
+    hosts["kvm3"].update(joined=False, join_proof="slot 3 of the file now at /l/__LIBVIRT__DISKS__ belongs to x")
+    found = audit(hosts)
+    assert checks(found) == [("joined", "kvm3")]
+    assert "not verified: slot 3 of the file now at" in found[0]["detail"]
+    assert "with no VM running on this host" in found[0]["detail"]
+
+
 @pytest.mark.parametrize("owners, expect", [
     ([], "not held by this host"),
     ([{"host_id": 2, "generation": 1, "shared": False}], "owners: [2]"),
