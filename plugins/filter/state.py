@@ -81,6 +81,9 @@ def state_differences(state, wanted):
             found.append("%s is not a mount point" % path)
         elif want.get("fstype") and have.get("fstype") != want["fstype"]:
             found.append("%s is mounted as %s, wanted %s" % (path, have.get("fstype"), want["fstype"]))
+        elif want.get("underneath") and have.get("underneath") != want["underneath"]:
+            found.append("the directory under the mount on %s is %s (uid:gid:mode), wanted %s"
+                         % (path, have.get("underneath") or "unknown", want["underneath"]))
     units = state.get("units") or {}
     for unit, want in sorted(wanted.get("units", {}).items()):
         have = units.get(unit) or {}

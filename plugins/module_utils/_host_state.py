@@ -105,10 +105,22 @@ def _unescape(field):
     return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
 
 
-def mounts(paths, mountinfo="/proc/self/mountinfo"):
-    """path (as given) -> {source, fstype, options, root} for those of paths that are mount points (the top mount).
+# In a private mount namespace (nothing leaves it): take every mount off the
+# directory and print the owner and mode of what is underneath.
+_UNDERNEATH = 'while mountpoint -q "$1"; do umount -l "$1"; done; stat -c %u:%g:%a "$1"'
 
-    root is the directory of the source filesystem mounted there ("/" except for bind mounts).
+
+def underneath(path):
+    """"uid:gid:mode" (octal, as stat prints it) of the directory under the mounts on path; None if unknown."""
+    out = _run(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _UNDERNEATH, "sh", path])
+    return out.strip() if out else None
+
+
+def mounts(paths, mountinfo="/proc/self/mountinfo", read_underneath=underneath):
+    """path (as given) -> {source, fstype, options, root, underneath} for those of paths that are mount points.
+
+    root is the directory of the source filesystem mounted there ("/" except for bind mounts); underneath is
+    "uid:gid:mode" of the directory the mounts hide (see underneath()).
     """
     wanted = dict((os.path.normpath(path), path) for path in paths)
     found = {}
@@ -126,6 +138,8 @@ def mounts(paths, mountinfo="/proc/self/mountinfo"):
         if point in wanted:
             found[wanted[point]] = {"source": _unescape(tail[1]), "fstype": tail[0], "options": fields[5],
                                     "root": _unescape(fields[3])}
+    for path, mount in found.items():
+        mount["underneath"] = read_underneath(path)
     return found
 
 

@@ -93,11 +93,13 @@ files:
   sample: {"/etc/sanlock/sanlock.conf": {exists: true, type: file, owner: root, group: root, mode: "0644",
            sha256: "9f86d0...", content: "our_host_name = kvm1\n"}}
 mounts:
-  description: Path -> source, fstype, options and root (the directory of the source filesystem mounted there,
-    C(/) except for bind mounts), for those of O(paths) that are mount points.
+  description: Path -> source, fstype, options, root (the directory of the source filesystem mounted there,
+    C(/) except for bind mounts) and underneath (C(uid:gid:mode) of the directory the mounts hide, read in a
+    private mount namespace; C(null) when it cannot be read), for those of O(paths) that are mount points.
   returned: always
   type: dict
-  sample: {"/var/lib/libvirt/sanlock": {source: "nfs.example.org:/export/sanlock", fstype: nfs4, options: rw, root: /}}
+  sample: {"/var/lib/libvirt/sanlock": {source: "nfs.example.org:/export/sanlock", fstype: nfs4, options: rw, root: /,
+                                         underneath: "0:0:0"}}
 packages:
   description: Names of the installed packages; C(null) without dpkg or rpm.
   returned: always

@@ -505,3 +505,11 @@ def test_lockspace_join_picks_the_verified_join_at_the_lease_directory():
     assert lockspace_join({"lockspaces": [stale]}, LEASES) == stale
     assert lockspace_join({"lockspaces": [dict(good, path="/other/__LIBVIRT__DISKS__")]}, LEASES) == {}
     assert lockspace_join({"lockspaces": None}, LEASES) == {}
+
+
+def test_the_directory_under_a_mount_must_be_as_wanted():
+    state = {"mounts": {LEASES: {"source": "nfs:/x", "fstype": "nfs4", "underneath": "0:0:0"}}}
+    assert state_differences(state, {"mounts": {LEASES: {"underneath": "0:0:0"}}}) == []
+    state["mounts"][LEASES]["underneath"] = "101:102:775"
+    assert state_differences(state, {"mounts": {LEASES: {"underneath": "0:0:0"}}}) == [
+        "the directory under the mount on %s is 101:102:775 (uid:gid:mode), wanted 0:0:0" % LEASES]

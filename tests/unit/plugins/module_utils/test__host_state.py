@@ -15,6 +15,7 @@ import grp
 import hashlib
 import os
 import pwd
+import subprocess
 
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _host_state
@@ -143,15 +144,18 @@ def test_mounts_parses_mountinfo(tmp_path):
     info = tmp_path / "mountinfo"
     info.write_text(MOUNTINFO + "\n")
     found = mounts(["/var/lib/libvirt/sanlock/", "/srv/lease dir", "/srv/twice", "/srv/bound", "/srv/not-a-mount",
-                    "/etc"], mountinfo=str(info))
+                    "/etc"], mountinfo=str(info), read_underneath=lambda path: "0:0:0")
     assert found == {
         # keyed by the path as asked (a trailing slash kept), so that the caller finds it
         "/var/lib/libvirt/sanlock/": {"source": "nfs.example.org:/export/sanlock", "fstype": "nfs4",
-                                      "options": "rw,relatime", "root": "/"},
-        "/srv/lease dir": {"source": "my server:/export", "fstype": "nfs", "options": "rw,nosuid", "root": "/"},
-        "/srv/twice": {"source": "/dev/sdc", "fstype": "xfs", "options": "ro", "root": "/"},  # the top (last) mount
+                                      "options": "rw,relatime", "root": "/", "underneath": "0:0:0"},
+        "/srv/lease dir": {"source": "my server:/export", "fstype": "nfs", "options": "rw,nosuid", "root": "/",
+                           "underneath": "0:0:0"},
+        "/srv/twice": {"source": "/dev/sdc", "fstype": "xfs", "options": "ro", "root": "/",
+                       "underneath": "0:0:0"},  # the top (last) mount
         # a bind mount: root is the directory of the source filesystem
-        "/srv/bound": {"source": "/dev/vda", "fstype": "ext4", "options": "rw", "root": "/srv/lab shared"},
+        "/srv/bound": {"source": "/dev/vda", "fstype": "ext4", "options": "rw", "root": "/srv/lab shared",
+                       "underneath": "0:0:0"},
     }
 
 
@@ -160,8 +164,9 @@ def test_mounts_escaped_non_ascii_mount_point(tmp_path):
     # UTF-8 included, are written as they are. Unescaping must keep "é" intact.
     info = tmp_path / "mountinfo"
     info.write_bytes("50 27 0:50 / /mnt/dé\\040x rw - tmpfs tmpfs rw\n".encode("utf-8"))
-    assert mounts(["/mnt/dé x"], mountinfo=str(info)) == {"/mnt/dé x": {"source": "tmpfs", "fstype": "tmpfs",
-                                                                        "options": "rw", "root": "/"}}
+    assert mounts(["/mnt/dé x"], mountinfo=str(info), read_underneath=lambda path: None) == {"/mnt/dé x": {"source": "tmpfs", "fstype": "tmpfs",
+                                                                        "options": "rw", "root": "/",
+                                                                        "underneath": None}}
 
 
 def test_mounts_unreadable_mountinfo_is_none(tmp_path):
@@ -330,3 +335,18 @@ def test_host_state_without_lease_dir():
     assert state["files"] == {} and state["mounts"] == {}
     assert state["lease_dir"] is None and state["slots"] is None and state["registry"] is None
     assert state["qemu_pid_files"] == 0
+
+
+def test_mounts_read_the_directory_under_the_mount_without_touching_it(tmp_path):
+    """A real bind mount over a directory: the private namespace shows what is under it, the mount stays."""
+    point, source = tmp_path / "point", tmp_path / "source"
+    point.mkdir(mode=0o750)
+    source.mkdir()
+    os.chmod(str(point), 0o750)
+    subprocess.run(["mount", "--bind", str(source), str(point)], check=True)
+    try:
+        found = mounts([str(point)])
+        assert found[str(point)]["underneath"] == "0:0:750"
+        assert subprocess.run(["mountpoint", "-q", str(point)], check=False).returncode == 0
+    finally:
+        subprocess.run(["umount", str(point)], check=True)

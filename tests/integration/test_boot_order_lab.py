@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# Copyright: autolease.sanlock contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A host whose libvirt starts before its lease storage (issue 11, item 1), on the rolled-out lab.
+
+lab3 is the host that boots before its storage; every test restores it with
+playbooks/site.yml and proves it is protected again (the lab is shared with
+the other lab tests).
+"""
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+HOST = "lab3"
+LEASE_DIR = "/var/lib/libvirt/sanlock"
+LOCKSPACE = LEASE_DIR + "/__LIBVIRT__DISKS__"
+DROPIN = "/etc/systemd/system/libvirtd.service.d/autolease-sanlock.conf"
+VM, DISK = "hidden-vm", "/var/lib/libvirt/images/hidden-vm.img"
+
+
+def _leave_shared_lockspace(lab):
+    """What a boot does to sanlock: nothing joined (no VM runs on lab3 here, so nothing is killed)."""
+    assert lab.run(HOST, "virsh list --name | grep . || true").stdout.strip() == ""
+    lab.run(HOST, "sanlock client rem_lockspace -s __LIBVIRT__DISKS__:3:%s:0" % LOCKSPACE, check=False)
+    assert "__LIBVIRT__DISKS__" not in lab.run(HOST, "sanlock client gets").stdout
+
+
+def _wait_joined(lab):
+    """Until lab3's sanlock has joined the libvirt lockspace (libvirt joins after systemd reports it started)."""
+    for dummy in range(60):
+        gets = lab.run(HOST, "sanlock client gets").stdout
+        if "__LIBVIRT__DISKS__" in gets and " ADD" not in gets:
+            return
+        time.sleep(1)
+    raise AssertionError("lab3 did not join a lockspace: %s" % gets)
+
+
+def _restored(lab):
+    """site.yml brings lab3 back: green, and lab3's join verified by content."""
+    lab.run(HOST, "virsh destroy %s >/dev/null 2>&1; virsh undefine %s >/dev/null 2>&1; true" % (VM, VM))
+    res = lab.ansible("playbooks/site.yml", check=True)
+    assert res.stdout.count("verified by content") == len(lab.hosts), res.stdout[-3000:]
+
+
+@pytest.fixture
+def boots_before_storage(rolled_out_lab):
+    lab = rolled_out_lab
+    yield lab
+    lab.run(HOST, "sed -i 's|^/srv/lab-shared-unreachable |/srv/lab-shared |' /etc/fstab; systemctl daemon-reload")
+    _restored(lab)
+
+
+def test_a_vm_on_a_hidden_local_lockspace_fails_the_rollout_and_the_audit(boots_before_storage):
+    """A host set up without the boot-order guards (drop-in removed, bare mount point writable) joins a local
+    lockspace while its storage is down and starts a VM on a local lease; the storage is then mounted over it.
+    Before the content proof, site.yml and the audit were green here while other hosts could start that disk."""
+    lab = boots_before_storage
+    _leave_shared_lockspace(lab)
+    lab.run(HOST, "rm -f %s && systemctl daemon-reload && umount %s && chown sanlock:sanlock %s && chmod 0775 %s"
+            % (DROPIN, LEASE_DIR, LEASE_DIR, LEASE_DIR))
+    lab.run(HOST, "systemctl restart libvirtd")
+    _wait_joined(lab)  # libvirt joined the lockspace file in the bare directory (made there if missing)
+    assert lab.run(HOST, "test -f %s" % LOCKSPACE, check=False).returncode == 0
+    res = lab.vm_start(HOST, VM, DISK)
+    assert res.returncode == 0, res.stderr
+    lab.run(HOST, "mount %s && mountpoint -q %s" % (LEASE_DIR, LEASE_DIR))  # the storage comes back over it
+
+    rollout = lab.ansible("playbooks/site.yml")
+    assert rollout.returncode != 0, rollout.stdout[-3000:]
+    assert "leases are held in it" in rollout.stdout and "fatal: [%s]" % HOST in rollout.stdout, rollout.stdout[-3000:]
+    audit = lab.ansible("playbooks/audit.yml", "-e", "autolease_audit_strict=true")
+    assert audit.returncode != 0
+    assert "not verified" in audit.stdout and HOST in audit.stdout, audit.stdout[-3000:]
+    # The disk is really unprotected: lab1 can start it while it runs on lab3 (on the hidden local lease).
+    assert "running" in lab.run(HOST, "virsh domstate %s" % VM).stdout
+
+    lab.run(HOST, "virsh destroy %s" % VM)
+    # With no VM left the next run repairs the host: it leaves the hidden lockspace and joins the shared one.
+    _restored(lab)
+    assert lab.run(HOST, "stat -c %%U %s" % DROPIN).stdout.strip() == "root"
+
+
+def test_libvirtd_does_not_start_without_the_lease_storage(boots_before_storage):
+    """As at a boot with the filer down: the mount fails (its source is unreachable), so libvirtd does not
+    start, and no local lockspace is created in the bare mount point (root:root 0000 under the mount)."""
+    lab = boots_before_storage
+    _leave_shared_lockspace(lab)
+    under = lab.run(HOST, "unshare --mount --propagation private sh -c 'umount -l %s; stat -c %%u:%%g:%%a %s'"
+                    % (LEASE_DIR, LEASE_DIR)).stdout.strip()
+    assert under == "0:0:0", "the bare mount point under the storage is %s" % under
+    lab.run(HOST, "systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket; umount %s; "
+                  "sed -i 's|^/srv/lab-shared |/srv/lab-shared-unreachable |' /etc/fstab; systemctl daemon-reload"
+            % LEASE_DIR)
+    start = lab.run(HOST, "systemctl start libvirtd", check=False)
+    assert start.returncode != 0
+    assert lab.run(HOST, "systemctl is-active libvirtd", check=False).stdout.strip() != "active"
+    assert lab.run(HOST, "mountpoint -q %s" % LEASE_DIR, check=False).returncode != 0
+    assert lab.run(HOST, "ls -A %s" % LEASE_DIR).stdout.strip() == ""  # no local lockspace
+    assert "__LIBVIRT__DISKS__" not in lab.run(HOST, "sanlock client gets").stdout
