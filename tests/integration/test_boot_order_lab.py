@@ -50,7 +50,7 @@ def _restored(lab):
 def boots_before_storage(rolled_out_lab):
     lab = rolled_out_lab
     yield lab
-    lab.run(HOST, "sed -i 's|^/srv/lab-shared-unreachable |/srv/lab-shared |' /etc/fstab; systemctl daemon-reload")
+    lab.run(HOST, "sed -i 's|^/etc/hostname/unreachable |/srv/lab-shared |' /etc/fstab; systemctl daemon-reload")
     _restored(lab)
 
 
@@ -85,15 +85,18 @@ def test_a_vm_on_a_hidden_local_lockspace_fails_the_rollout_and_the_audit(boots_
 
 
 def test_libvirtd_does_not_start_without_the_lease_storage(boots_before_storage):
-    """As at a boot with the filer down: the mount fails (its source is unreachable), so libvirtd does not
+    """As at a boot with the filer down: the mount fails (its source cannot exist: systemd creates a missing bind
+    source, so the source is a path under a file), so libvirtd does not
     start, and no local lockspace is created in the bare mount point (root:root 0000 under the mount)."""
     lab = boots_before_storage
     _leave_shared_lockspace(lab)
-    under = lab.run(HOST, "unshare --mount --propagation private sh -c 'umount -l %s; stat -c %%u:%%g:%%a %s'"
-                    % (LEASE_DIR, LEASE_DIR)).stdout.strip()
+    # What is under the mount (seen in a private mount namespace): root:root 0000, emptied of what earlier
+    # tests left there, so anything found there later was made during this boot.
+    under = lab.run(HOST, "unshare --mount --propagation private sh -c 'umount -l %s; rm -f %s/*; "
+                          "stat -c %%u:%%g:%%a %s'" % (LEASE_DIR, LEASE_DIR, LEASE_DIR)).stdout.strip()
     assert under == "0:0:0", "the bare mount point under the storage is %s" % under
     lab.run(HOST, "systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket; umount %s; "
-                  "sed -i 's|^/srv/lab-shared |/srv/lab-shared-unreachable |' /etc/fstab; systemctl daemon-reload"
+                  "sed -i 's|^/srv/lab-shared |/etc/hostname/unreachable |' /etc/fstab; systemctl daemon-reload"
             % LEASE_DIR)
     start = lab.run(HOST, "systemctl start libvirtd", check=False)
     assert start.returncode != 0
