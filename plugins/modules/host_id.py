@@ -70,6 +70,7 @@ options:
     description:
       - Seconds between the two reads of the lockspace that tell a live slot owner from a dead one.
       - Only used when a requested id's slot was written by another host name. Default 2*io_timeout+1.
+      - Accepted range 1-3600.
     type: int
 notes:
   - Liveness of a slot owner needs two reads of the lockspace some seconds apart (21 s with the default
@@ -130,6 +131,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import (
     SlotOwner,
@@ -190,6 +192,10 @@ def main():
     params = module.params
     lease_dir = params["lease_dir"]
     try:
+        _options.check_absolute("lease_dir", lease_dir)
+        _options.check_names("hosts", list(params["hosts"]), "host name")
+        _options.check_names("release", params["release"], "host name")
+        _options.check_range("liveness_interval", params["liveness_interval"], *_options.LIVENESS_INTERVAL_RANGE)
         before, alloc, changed = plan_and_apply(lease_dir, params["hosts"], params["release"], params["force"],
                                                 params["liveness_interval"], module.check_mode)
     except AutoleaseError as err:

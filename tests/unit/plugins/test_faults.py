@@ -244,3 +244,49 @@ def test_two_cleanups_at_once_on_one_host(lease_cluster, lease_dir, tmp_path):
     assert done["counts"]["removed"] == 598 and sorted(h["name"] for h in done["held"]) == sorted(names[:2])
     assert sorted(os.listdir(lease_dir)) == sorted([LS] + names[:2])
     time.sleep(0)  # nothing else: the held leases were never deleted
+
+
+# bad option values: a clear error naming the option, the value and the accepted range; nothing touched --------
+_BAD_OPTIONS = [
+    # (module, args, words the message must hold)
+    ("lease_cleanup", {"keep": [""]}, ["keep", "''", "absolute disk path", "32 hex"]),
+    ("lease_cleanup", {"keep": ["images/a.img"]}, ["keep", "'images/a.img'", "absolute disk path"]),
+    ("lease_cleanup", {"workers": 0}, ["workers", "0", "1-64"]),
+    ("lease_cleanup", {"workers": 100000}, ["workers", "100000", "1-64"]),
+    ("lease_cleanup", {"workers": -3}, ["workers", "-3", "1-64"]),
+    ("lease_cleanup", {"min_age": -1}, ["min_age", "-1", ">= 0"]),
+    ("lease_info", {"liveness": True, "liveness_interval": -5}, ["liveness_interval", "-5", "1-3600"]),
+    ("lease_info", {"liveness": True, "liveness_interval": 0}, ["liveness_interval", "0", "1-3600"]),
+    ("host_id", {"hosts": {"kvm1": {}}, "liveness_interval": -1}, ["liveness_interval", "-1", "1-3600"]),
+    ("host_id", {"hosts": {"kvm1": {}}, "release": [""]}, ["release", "''", "host name"]),
+    ("host_id", {"hosts": {"": {}}}, ["hosts", "''", "host name"]),
+    ("lease", {"disks": [""]}, ["disks", "''", "absolute disk path"]),
+    ("lease", {"disks": ["a.img"]}, ["disks", "'a.img'", "absolute disk path"]),
+    ("lease", {"domains": [""]}, ["domains", "''", "domain name"]),
+    ("lease", {"disks": ["/img/a.img"], "io_timeout": -1}, ["io_timeout", "-1", "0-300"]),
+    ("lease", {"disks": ["/img/a.img"], "io_timeout": 301}, ["io_timeout", "301", "0-300"]),
+    ("lease", {"disks": ["/img/a.img"], "repair_grace": -1}, ["repair_grace", "-1", ">= 0"]),
+    ("lease_cleanup", {"lease_dir": "relative/dir"}, ["lease_dir", "'relative/dir'", "absolute"]),
+    ("host_state", {"qemu_run_dir": "run/qemu"}, ["qemu_run_dir", "'run/qemu'", "absolute"]),
+]
+
+
+@pytest.mark.parametrize("module, args, words", _BAD_OPTIONS,
+                         ids=["%s-%s" % (m, "-".join("%s=%s" % kv for kv in a.items())) for m, a, w in _BAD_OPTIONS])
+def test_bad_option_values_fail_cleanly_naming_option_value_and_range(lease_cluster, lease_dir, module, args, words):
+    names = _leases(lease_cluster, lease_dir, ["/img/kept-1.img", "/img/kept-2.img"])
+    before = _snapshot(lease_dir)
+    args = dict(args)
+    args.setdefault("lease_dir", lease_dir)
+    if module == "lease":
+        args.update(owner="root", group="root")
+    if module == "host_state":
+        args.pop("lease_dir")
+    started = time.monotonic()
+    result = lease_cluster.a.module(module, args)
+    assert result.get("failed") is True, result
+    assert "Traceback" not in result.get("module_stderr", "") and "exception" not in result, result
+    for word in words:
+        assert word in result["msg"], (word, result["msg"])
+    assert time.monotonic() - started < 30  # refused up front, no sleep
+    assert _snapshot(lease_dir) == before and all(os.path.exists(os.path.join(lease_dir, n)) for n in names)
