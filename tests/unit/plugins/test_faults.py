@@ -290,3 +290,57 @@ def test_bad_option_values_fail_cleanly_naming_option_value_and_range(lease_clus
         assert word in result["msg"], (word, result["msg"])
     assert time.monotonic() - started < 30  # refused up front, no sleep
     assert _snapshot(lease_dir) == before and all(os.path.exists(os.path.join(lease_dir, n)) for n in names)
+
+
+# sanlock's "owned by another host" codes (sanlock_rv.h): held, never an error, never free -------------------------
+class _OwnedElsewhereSanlock:
+    """FAKE sanlock binding: acquire fails with one of sanlock's acquire codes that two private daemons cannot be
+    made to return on demand (-244 SANLK_ACQUIRE_OWNED, -245 SANLK_ACQUIRE_OTHER: lost paxos ballots against
+    another host; -247 SANLK_ACQUIRE_OWNED_RETRY: owner's lease not yet expired, newer sanlock). -243
+    SANLK_ACQUIRE_IDLIVE is produced for real in test_held_by_a_live_host_is_reported_held_for_real."""
+
+    code = None
+
+    class SanlockException(Exception):
+        @property
+        def errno(self):
+            return self.args[0]
+
+    def register(self):
+        return os.open(os.devnull, os.O_RDONLY)
+
+    def acquire(self, *_args, **_kwargs):
+        raise self.SanlockException(self.code, "Sanlock resource not acquired", "lease owned by other host")
+
+    def release(self, *_args, **_kwargs):
+        raise AssertionError("nothing was acquired")
+
+
+@pytest.mark.parametrize("code", [-244, -245, -247])
+def test_owned_elsewhere_codes_count_as_held(tmp_path, monkeypatch, code):
+    from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file
+    from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import HELD_ERRNOS
+
+    assert code in HELD_ERRNOS
+    fake = type("Fake", (_OwnedElsewhereSanlock,), {"code": code})
+    monkeypatch.setattr(_lease_file, "get_sanlock", fake)
+    path = tmp_path / lease_name("/img/owned-elsewhere.img")
+    path.write_bytes(b"\1" * 512)
+    lease = _lease_file.LeaseFile(name=path.name, path=str(path), kind="lease", reason=None, size=512, mtime=0,
+                                  resource=path.name, lockspace=LS, owners=(), uninitialised=False)
+    remover = _lease_file.Remover(str(tmp_path / LS))
+    try:
+        status, reason = remover.remove(lease)
+    finally:
+        remover.close()
+    assert status == "held", (status, reason)
+    assert path.read_bytes() == b"\1" * 512  # never deleted
+
+
+def test_held_by_a_live_host_is_reported_held_for_real(lease_cluster, lease_dir):
+    (held,) = _leases(lease_cluster, lease_dir, ["/img/held-live.img"])
+    with lease_cluster.b.hold(lease_dir, [held]):
+        result = lease_cluster.a.module("lease_cleanup", {"lease_dir": lease_dir})
+    assert result.get("failed") is not True, result
+    assert [h["name"] for h in result["held"]] == [held] and result["removed"] == [], result
+    assert os.path.exists(os.path.join(lease_dir, held))
