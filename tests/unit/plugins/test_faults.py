@@ -344,3 +344,11 @@ def test_held_by_a_live_host_is_reported_held_for_real(lease_cluster, lease_dir)
     assert result.get("failed") is not True, result
     assert [h["name"] for h in result["held"]] == [held] and result["removed"] == [], result
     assert os.path.exists(os.path.join(lease_dir, held))
+
+
+def test_host_id_pins_07_and_7_are_one_id(lease_cluster, lease_dir):
+    result = lease_cluster.a.module("host_id", {"lease_dir": lease_dir, "hosts": {
+        "kvm1": {"explicit": "07"}, "kvm2": {"explicit": 7}}})
+    assert result.get("failed") is True and "host_id 7" in result["msg"], result
+    assert "kvm1" in result["msg"] and "kvm2" in result["msg"], result["msg"]
+    assert read_registry(lease_dir) == {}
