@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_DIR, lease_name
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
 
 LS = "__LIBVIRT__DISKS__"
@@ -63,7 +63,8 @@ def test_host_id_out_of_range_or_not_integer(lease_cluster, lease_dir, bad, name
     assert result["failed"] is True, result
     assert "kvm9" in result["msg"] and named in result["msg"] and "2000" in result["msg"], result["msg"]
     assert read_registry(lease_dir) == {}
-    assert {k: v for k, v in _snapshot(lease_dir).items() if not k.startswith(".")} == before
+    # the registry lock (in its directory) may have been created; nothing else
+    assert {k: v for k, v in _snapshot(lease_dir).items() if k != REGISTRY_DIR} == before
 
 
 def test_host_id_duplicated(lease_cluster, lease_dir):
@@ -352,3 +353,43 @@ def test_host_id_pins_07_and_7_are_one_id(lease_cluster, lease_dir):
     assert result.get("failed") is True and "host_id 7" in result["msg"], result
     assert "kvm1" in result["msg"] and "kvm2" in result["msg"], result["msg"]
     assert read_registry(lease_dir) == {}
+
+
+# the collection's own files: planted symlinks and files of other users are refused, old registries migrated ------
+def test_host_id_refuses_a_planted_symlink_at_the_registry_lock(lease_cluster, lease_dir, tmp_path):
+    from ansible_collections.autolease.sanlock.plugins.module_utils._registry import registry_dir
+
+    target = tmp_path / "precious"
+    target.write_text("precious\n")
+    os.mkdir(registry_dir(lease_dir), 0o755)
+    lock = os.path.join(registry_dir(lease_dir), ".autolease-host-ids.lock")
+    os.symlink(str(target), lock)
+    result = lease_cluster.a.module("host_id", {"lease_dir": lease_dir, "hosts": {"kvm1": {}}})
+    assert result.get("failed") is True and lock in result["msg"] and "symbolic link" in result["msg"], result
+    assert "rm %s" % lock in result["msg"]
+    assert target.read_text() == "precious\n" and read_registry(lease_dir) == {}
+
+
+def test_host_id_refuses_a_registry_directory_of_another_user(lease_cluster, lease_dir):
+    from ansible_collections.autolease.sanlock.plugins.module_utils._registry import registry_dir
+
+    os.mkdir(registry_dir(lease_dir), 0o755)
+    os.chown(registry_dir(lease_dir), 4242, 4242)
+    result = lease_cluster.a.module("host_id", {"lease_dir": lease_dir, "hosts": {"kvm1": {}}})
+    assert result.get("failed") is True and registry_dir(lease_dir) in result["msg"], result
+    assert "owned by uid 4242" in result["msg"] and "chown" in result["msg"], result["msg"]
+    assert os.listdir(registry_dir(lease_dir)) == []
+
+
+def test_host_id_migrates_a_registry_at_the_old_location_check_real_check_real(lease_cluster, lease_dir):
+    from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
+        legacy_registry_path, registry_path, render_registry)
+
+    with open(legacy_registry_path(lease_dir), "w") as handle:
+        handle.write(render_registry({"kvm1": 5, "retired": 9}))
+    args = {"lease_dir": lease_dir, "hosts": {"kvm1": {}}}
+    runs = [lease_cluster.a.module("host_id", args, check=check) for check in (True, False, True, False)]
+    assert [run.get("changed") for run in runs] == [True, True, False, False], runs
+    assert all(run["host_ids"]["kvm1"]["host_id"] == 5 for run in runs), runs
+    assert not os.path.exists(legacy_registry_path(lease_dir))
+    assert read_registry(lease_dir) == {"kvm1": 5, "retired": 9} and os.path.exists(registry_path(lease_dir))
