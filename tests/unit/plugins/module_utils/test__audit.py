@@ -218,8 +218,8 @@ def test_membership_of_a_real_daemon_during_and_after_the_add(lease_cluster, tmp
             time.sleep(0.2)
         assert adding.wait(timeout=60) == 0, adding.communicate()
         assert {"state": "adding", "host_id": 7, "path": path} in seen, seen
-        assert lockspace_membership(lease_cluster.c.client("gets").stdout) == {"state": "joined", "host_id": 7,
-                                                                              "path": path}
+        joined = lockspace_membership(lease_cluster.c.client("gets").stdout)
+        assert joined == {"state": "joined", "host_id": 7, "path": path}
     finally:
         adding.wait(timeout=60)
         lease_cluster.c.client("rem_lockspace", "-s", spec, check=False)

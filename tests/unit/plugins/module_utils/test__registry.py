@@ -91,8 +91,8 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatc
         update_registry(str(tmp_path), lambda r: {"a": 1, "b": 2})
     monkeypatch.undo()
     assert read_registry(str(tmp_path)) == {"a": 1}
-    assert sorted(os.listdir(os.path.join(str(tmp_path), REGISTRY_DIR))) == [".autolease-host-ids.lock",
-                                                                            "autolease-host-ids.json"]
+    own_dir = os.path.join(str(tmp_path), REGISTRY_DIR)
+    assert sorted(os.listdir(own_dir)) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
 
 
 @pytest.mark.parametrize("text,message", [
