@@ -16,7 +16,10 @@ Per host the input holds:
   joined         bool         (the local daemon has joined __LIBVIRT__DISKS__ at the lease directory,
                                verified by content: the file there holds the daemon's latest renewal)
   join_proof     str          (optional: why a join of __LIBVIRT__DISKS__ is not verified)
-  running        [str]        (running domains)
+  membership     str          (optional: lockspace_membership()'s state - joined, adding, removing or
+                               absent; adding and removing win over joined)
+  running        [str]        (active domains, paused ones included, as `virsh list --name` lists them)
+  paused         [str]        (optional: paused domains; libvirt releases their leases until they resume)
   info           dict         (the lease_info module result)
   devices        {path: str}  (identity of block devices used by domains: WWN or serial)
 """
@@ -28,6 +31,12 @@ __metaclass__ = type
 import re
 from collections import Counter
 
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME
+
+# One lockspace line of `sanlock client gets`: "s NAME:HOST_ID:PATH:OFFSET" and, while the daemon is still
+# adding or removing it, the flag word ADD or REM (sanlock's client prints them after the offset).
+GETS_LOCKSPACE = re.compile(r"^s (?P<name>[^:\s]+):(?P<host_id>\d+):(?P<path>.*):(?P<offset>\d+)(?P<flags>(?:[ \t]+\S+)*)[ \t]*$")
+
 UNSTABLE_PATH = re.compile(r"^/dev/(sd[a-z]+|vd[a-z]+|hd[a-z]+|xvd[a-z]+|nvme\d+n\d+|dm-\d+|loop\d+)(p?\d+)?$")
 
 CHECKS = (
@@ -38,11 +47,36 @@ CHECKS = (
     ("orphan", "Orphaned lease files"),
     ("invalid", "Invalid entries in the lease directory"),
     ("unstable_path", "Unstable disk paths"),
+    ("paused", "Paused VMs, leases released (information)"),
 )
+# Findings of these checks are information: they never make a strict audit fail.
+INFO_CHECKS = frozenset(("paused",))
+
+
+def lockspace_membership(gets_output, lockspace=LOCKSPACE_NAME):
+    """The local daemon's membership in lockspace from `sanlock client gets` output.
+
+    Returns {"state": "joined" | "adding" | "removing" | "absent", "host_id", "path"}. A lockspace still being
+    added (flag ADD) holds no slot yet and protects nothing: it is not joined.
+    """
+    for line in (gets_output or "").splitlines():
+        match = GETS_LOCKSPACE.match(line)
+        if not match or match.group("name") != lockspace:
+            continue
+        flags = match.group("flags").split()
+        state = "adding" if "ADD" in flags else "removing" if "REM" in flags else "joined"
+        return {"state": state, "host_id": int(match.group("host_id")), "path": match.group("path")}
+    return {"state": "absent", "host_id": None, "path": None}
+
+
+def failures(findings):
+    """The findings that are failures (not information)."""
+    return [f for f in findings if f.get("severity") != "info"]
 
 
 def _finding(check, host, subject, detail):
-    return {"check": check, "host": host, "subject": subject, "detail": detail}
+    return {"check": check, "host": host, "subject": subject, "detail": detail,
+            "severity": "info" if check in INFO_CHECKS else "error"}
 
 
 def _slots(data):
@@ -96,21 +130,39 @@ def _check_host_ids(hosts):
     return found
 
 
+_NOT_JOINED = {
+    "adding": "the lockspace is still being added by the local sanlock daemon (sanlock client gets shows ADD): it holds no "
+              "slot yet and VMs started now get no lease; audit again in a minute, and if it stays ADD check the "
+              "lease storage (sanlock client renewal -s __LIBVIRT__DISKS__)",
+    "removing": "the lockspace is being removed by the local sanlock daemon (sanlock client gets shows REM): restart "
+                "libvirtd once it has left, or run the site playbook",
+}
+
+
+def _membership(data):
+    if data.get("membership"):
+        return data["membership"]
+    return "joined" if data.get("joined") else "absent"
+
+
 def _check_joined(hosts):
     found = []
     for name, data in sorted(hosts.items()):
-        if data.get("joined"):
+        membership = _membership(data)
+        if membership in _NOT_JOINED:
+            found.append(_finding("joined", name, "__LIBVIRT__DISKS__", _NOT_JOINED[membership]))
+        elif data.get("joined"):
             continue
-        if data.get("join_proof"):
+        elif data.get("join_proof"):
             found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
                                   "the local sanlock daemon's join is not verified: %s. Its VMs' leases are "
                                   "invisible to the other hosts: run the site playbook with no VM running on "
                                   "this host (it leaves that lockspace and joins the one on the lease storage)"
                                   % data["join_proof"]))
-            continue
-        found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
-                              "the local sanlock daemon has not joined the lockspace: restart libvirtd (it joins "
-                              "when its sanlock driver loads) or run the site playbook"))
+        else:
+            found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
+                                  "the local sanlock daemon has not joined the lockspace: restart libvirtd (it "
+                                  "joins when its sanlock driver loads) or run the site playbook"))
     return found
 
 
@@ -118,7 +170,7 @@ def _check_running_leases(hosts):
     found = []
     for name, data in sorted(hosts.items()):
         info = data.get("info") or {}
-        running = set(data.get("running") or [])
+        running = set(data.get("running") or []) - set(data.get("paused") or [])
         held = {lease["name"]: {o["host_id"] for o in lease.get("owners") or []} for lease in info.get("leases") or []}
         for lease, paths in sorted((info.get("map") or {}).items()):
             for path, domains in sorted(paths.items()):
@@ -174,10 +226,18 @@ def _check_paths(hosts):
     return found
 
 
+def _check_paused(hosts):
+    return [_finding("paused", name, domain,
+                     "paused: leases released (libvirt releases a paused VM's leases and acquires them again on "
+                     "resume; the resume fails if another host took them meanwhile)")
+            for name, data in sorted(hosts.items()) for domain in sorted(set(data.get("paused") or []))]
+
+
 def audit(hosts):
-    """All findings for a cluster, in CHECKS order."""
+    """All findings for a cluster, in CHECKS order; see failures() for the ones that are not information."""
     return (_check_storage(hosts) + _check_host_ids(hosts) + _check_joined(hosts)
-            + _check_running_leases(hosts) + _check_orphans(hosts) + _check_invalid(hosts) + _check_paths(hosts))
+            + _check_running_leases(hosts) + _check_orphans(hosts) + _check_invalid(hosts) + _check_paths(hosts)
+            + _check_paused(hosts))
 
 
 def report(findings):

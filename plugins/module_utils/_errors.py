@@ -44,3 +44,7 @@ class HostIdConflict(HostIdError):
 
 class MissingDependency(AutoleaseError):
     """A Python binding (sanlock, libvirt) is not installed."""
+
+
+class OptionError(AutoleaseError):
+    """A module option has a value outside its accepted range (checked before anything runs)."""

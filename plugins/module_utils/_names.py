@@ -20,10 +20,13 @@ LEASE_NAME_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_HOST_ID = 2000
 
 # Files the collection itself keeps in the lease directory: the host_id
-# registry and its lock. They are not leases, and not invalid entries either.
+# registry and its lock, in a root-owned subdirectory REGISTRY_DIR (older
+# releases kept both directly in the lease directory). They are not leases,
+# and not invalid entries either.
+REGISTRY_DIR = "autolease.sanlock"
 REGISTRY_FILE = "autolease-host-ids.json"
 REGISTRY_LOCK_FILE = ".autolease-host-ids.lock"
-OWN_FILES = frozenset((REGISTRY_FILE, REGISTRY_LOCK_FILE))
+OWN_FILES = frozenset((REGISTRY_DIR, REGISTRY_FILE, REGISTRY_LOCK_FILE))
 
 
 def lease_name(disk_path):

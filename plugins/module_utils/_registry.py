@@ -6,14 +6,31 @@
 
 PRIVATE to the autolease.sanlock collection: no compatibility promise.
 
-A small JSON file beside the lockspace (``<lease_dir>/autolease-host-ids.json``,
-mode 0644 so admins can read it) records host name -> host_id for every host
-that ever got an id from this collection, so ids of hosts outside the current
-play or ``--limit`` are never handed out again. Updates run under an exclusive
-``fcntl`` lock on ``<lease_dir>/.autolease-host-ids.lock`` (POSIX locks work on
+A small JSON file (mode 0644 so admins can read it) records host name ->
+host_id for every host that ever got an id from this collection, so ids of
+hosts outside the current play or ``--limit`` are never handed out again.
+Entries only disappear through an explicit release list (see
+_host_id.allocate).
+
+Where it lives: ``<lease_dir>/autolease.sanlock/autolease-host-ids.json``, in a
+subdirectory owned by root, mode 0755. The lease directory itself belongs to
+the sanlock user and group (group-writable): anything in it can be renamed,
+replaced or swapped for a symlink by them. The subdirectory cannot, so its
+entries are the ones root wrote. Every open goes through the directory's file
+descriptor with O_NOFOLLOW and O_CLOEXEC, and the directory, the registry and
+the lock are refused (with the path and the fix) when they are a symlink, not
+owned by this user (root) or group- or world-writable.
+
+Older releases kept the registry and its lock directly in the lease
+directory. Such a registry is read (with the same checks) while the new one
+does not exist, and moved on the next update under the lock: the new file is
+written and synced first, the old one removed after, so an interruption leaves
+both (the new one wins) and never neither.
+
+Updates run under an exclusive ``fcntl`` lock on
+``<lease_dir>/autolease.sanlock/.autolease-host-ids.lock`` (POSIX locks work on
 NFS through lockd) and replace the file atomically: temp file in the same
-directory, fsync, rename, fsync of the directory. Entries only disappear
-through an explicit release list (see _host_id.allocate).
+directory, fsync, rename, fsync of the directory.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,15 +38,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
-import tempfile
+import stat
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import parse_host_id
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_FILE
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_DIR, REGISTRY_FILE
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_LOCK_FILE as LOCK_FILE
 
 FORMAT_VERSION = 1
@@ -37,9 +55,23 @@ ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by th
          "host_id role. Ids recorded here are never handed out to another host. Do not edit by hand; "
          "release retired hosts with the role variable host_id_release.")
 FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+def registry_dir(lease_dir):
+    return os.path.join(lease_dir, REGISTRY_DIR)
 
 
 def registry_path(lease_dir):
+    return os.path.join(registry_dir(lease_dir), REGISTRY_FILE)
+
+
+def legacy_registry_path(lease_dir):
+    """Where releases before the subdirectory kept the registry."""
     return os.path.join(lease_dir, REGISTRY_FILE)
 
 
@@ -74,39 +106,148 @@ def render_registry(mapping):
     return json.dumps(data, indent=2, sort_keys=False) + "\n"
 
 
+# Opening the collection's own files safely -----------------------------------------------------------------------
+def _check_trusted(fd, path, kind, mode):
+    """Refuse what another user may have put there: not ours, or writable by group or others."""
+    info = os.fstat(fd)
+    want = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
+    if not want(info.st_mode):
+        raise HostIdError("%s is not a %s; move it away (it is not the collection's) and run again"
+                          % (path, "directory" if kind == "directory" else "regular file"))
+    if info.st_uid != os.geteuid():
+        raise HostIdError("%s is owned by uid %d, not %d (the user this module runs as, root): another user may "
+                          "have replaced it. Check its content (the registry against the lockspace: sanlock direct "
+                          "dump), then chown %d %s, or move it away and run again"
+                          % (path, info.st_uid, os.geteuid(), os.geteuid(), path))
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise HostIdError("%s has mode %04o: writable by group or others, who could rename or replace the "
+                          "host_id registry; chmod %04o %s" % (path, stat.S_IMODE(info.st_mode), mode, path))
+
+
+def _open_checked(path, flags, kind, mode=FILE_MODE, dir_fd=None):
+    """os.open with O_NOFOLLOW|O_CLOEXEC, then the ownership and mode checks; ENOENT passes through."""
+    name = os.path.basename(path) if dir_fd is not None else path
+    try:
+        fd = os.open(name, flags | _NOFOLLOW | _CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno == errno.ENOENT:
+            raise
+        if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK) and os.path.islink(path):
+            raise HostIdError("%s is a symbolic link (to %s); the collection never follows links for its own "
+                              "files: remove it (rm %s) and run again" % (path, os.readlink(path), path))
+        raise HostIdError("cannot open %s: %s; the lease directory must be writable by root"
+                          % (path, err.strerror))
+    try:
+        _check_trusted(fd, path, kind, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_dir(lease_dir, create):
+    """fd of the registry directory; None when it does not exist and create is False."""
+    path = registry_dir(lease_dir)
+    if create:
+        try:
+            os.mkdir(path, DIR_MODE)
+            os.chmod(path, DIR_MODE)  # whatever the umask
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise HostIdError("cannot create %s: %s; the lease directory must be writable by root"
+                              % (path, err.strerror))
+    try:
+        return _open_checked(path, os.O_RDONLY | _DIRECTORY, "directory", DIR_MODE)
+    except FileNotFoundError:
+        return None
+
+
+def _read_at(path, dir_fd=None):
+    """Text of a registry file, or None when it does not exist."""
+    try:
+        fd = _open_checked(path, os.O_RDONLY, "file", dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd) as handle:
+        try:
+            return handle.read()
+        except OSError as err:
+            raise HostIdError("cannot read the host_id registry %s: %s" % (path, err.strerror))
+
+
+def _read(lease_dir, dir_fd):
+    """(name -> host_id, True if it came from the old location)."""
+    if dir_fd is not None:
+        text = _read_at(registry_path(lease_dir), dir_fd)
+        if text is not None:
+            return parse_registry(text, registry_path(lease_dir)), False
+    text = _read_at(legacy_registry_path(lease_dir))
+    if text is not None:
+        return parse_registry(text, legacy_registry_path(lease_dir)), True
+    return {}, False
+
+
 def read_registry(lease_dir):
     """name -> host_id as recorded; empty when there is no registry yet."""
-    path = registry_path(lease_dir)
+    dir_fd = _open_dir(lease_dir, create=False)
     try:
-        with open(path) as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return {}
-    except OSError as err:
-        raise HostIdError("cannot read the host_id registry %s: %s" % (path, err.strerror))
-    return parse_registry(text, path)
+        return _read(lease_dir, dir_fd)[0]
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
 
 
-def write_registry(lease_dir, mapping):
-    """Replace the registry atomically. The caller holds the lock (locked())."""
+def needs_migration(lease_dir):
+    """True when a registry exists at the old location (the next update moves it)."""
+    return os.path.lexists(legacy_registry_path(lease_dir))
+
+
+def _write_at(dir_fd, lease_dir, mapping):
     path = registry_path(lease_dir)
-    fd, tmp = tempfile.mkstemp(prefix="." + REGISTRY_FILE + ".", suffix=".tmp", dir=lease_dir)
+    tmp_name = ".%s.%d.tmp" % (REGISTRY_FILE, os.getpid())
+    try:
+        os.unlink(tmp_name, dir_fd=dir_fd)  # a leftover of a crashed run of this process id
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, FILE_MODE, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(render_registry(mapping))
             handle.flush()
             os.fchmod(handle.fileno(), FILE_MODE)
             os.fsync(handle.fileno())
-        os.rename(tmp, path)
+        os.rename(tmp_name, REGISTRY_FILE, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp_name, dir_fd=dir_fd)
         raise
-    dir_fd = os.open(lease_dir, os.O_RDONLY)
+    os.fsync(dir_fd)
+    return path
+
+
+def _drop_legacy(lease_dir):
+    """Remove the old-location registry once the new one is on disk."""
+    legacy = legacy_registry_path(lease_dir)
+    try:
+        os.unlink(legacy)
+    except FileNotFoundError:
+        return
+    dir_fd = os.open(lease_dir, os.O_RDONLY | _CLOEXEC)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_registry(lease_dir, mapping):
+    """Replace the registry atomically (and retire the old location). The caller holds the lock (locked())."""
+    dir_fd = _open_dir(lease_dir, create=True)
+    try:
+        _write_at(dir_fd, lease_dir, mapping)
+    finally:
+        os.close(dir_fd)
+    _drop_legacy(lease_dir)
 
 
 @contextlib.contextmanager
@@ -116,12 +257,15 @@ def locked(lease_dir):
     Readers need no lock: the file is only ever replaced by rename.
     """
     check_lease_dir(lease_dir)
-    lock_path = os.path.join(lease_dir, LOCK_FILE)
+    dir_fd = _open_dir(lease_dir, create=True)
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    except OSError as err:
-        raise HostIdError("cannot open the registry lock %s: %s; the lease directory must be writable by root"
-                          % (lock_path, err.strerror))
+        lock_path = os.path.join(registry_dir(lease_dir), LOCK_FILE)
+        try:
+            fd = _open_checked(lock_path, os.O_RDWR | os.O_CREAT, "file", dir_fd=dir_fd)
+        except FileNotFoundError as err:
+            raise HostIdError("cannot open the registry lock %s: %s" % (lock_path, err.strerror))
+    finally:
+        os.close(dir_fd)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX)
         yield
@@ -130,7 +274,7 @@ def locked(lease_dir):
 
 
 def update_registry(lease_dir, update):
-    """Read, update and (if changed) replace the registry, all under the lock.
+    """Read, update and (if changed, or still at the old location) replace the registry, all under the lock.
 
     update(before) -> after, a new dict; it may raise to abort with nothing
     written. Returns (before, after).
@@ -138,6 +282,6 @@ def update_registry(lease_dir, update):
     with locked(lease_dir):
         before = read_registry(lease_dir)
         after = update(dict(before))
-        if after != before:
+        if after != before or needs_migration(lease_dir):
             write_registry(lease_dir, after)
         return before, after

@@ -23,14 +23,23 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME
 
-# sanlock result codes (<= -200 stay negative in SanlockException.errno).
+# sanlock result codes (<= -200 stay negative in SanlockException.errno), as in sanlock's src/sanlock_rv.h.
 SANLK_LEADER_MAGIC = -223  # "Lease does not exist on storage"
+SANLK_ACQUIRE_LVER = -240  # the lease version moved on while we tried
+SANLK_ACQUIRE_LOCKSPACE = -241  # the owner's lockspace is unknown here
+SANLK_ACQUIRE_IDDISK = -242  # the owner's delta lease could not be read
 SANLK_ACQUIRE_IDLIVE = -243  # held by a live remote host
-SANLK_ACQUIRE_OTHER = -244  # acquired by another host in another ballot
+SANLK_ACQUIRE_OWNED = -244  # owned by another host (paxos ballot)
+SANLK_ACQUIRE_OTHER = -245  # acquired by another host in a concurrent ballot
+SANLK_ACQUIRE_SHRETRY = -246  # shared lease contention
+SANLK_ACQUIRE_OWNED_RETRY = -247  # owner's lease not yet expired (newer sanlock, OWNER_NOWAIT)
 SANLK_HOSTID_BUSY = -262
-# codes meaning "somebody else holds it"
-HELD_ERRNOS = frozenset((errno.EEXIST, errno.EAGAIN, errno.EBUSY, SANLK_ACQUIRE_IDLIVE, SANLK_ACQUIRE_OTHER,
-                         -240, -241, -242, -245, -246))
+# Codes meaning "somebody else holds it, or may": the lease is reported held, never removed and never an
+# unexpected error. sanlock's own acquire_error_str() calls -243, -244, -245 and -247 "lease owned by other host";
+# -240..-242 and -246 cannot prove the lease free either.
+HELD_ERRNOS = frozenset((errno.EEXIST, errno.EAGAIN, errno.EBUSY,
+                         SANLK_ACQUIRE_LVER, SANLK_ACQUIRE_LOCKSPACE, SANLK_ACQUIRE_IDDISK, SANLK_ACQUIRE_IDLIVE,
+                         SANLK_ACQUIRE_OWNED, SANLK_ACQUIRE_OTHER, SANLK_ACQUIRE_SHRETRY, SANLK_ACQUIRE_OWNED_RETRY))
 DAEMON_DOWN_ERRNOS = frozenset((errno.ENOENT, errno.ECONNREFUSED, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET))
 
 PACKAGE_HINT = ("install python3-sanlock (Debian/Ubuntu: apt-get install python3-sanlock; "

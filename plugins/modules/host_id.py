@@ -14,7 +14,7 @@ short_description: Allocate unique, stable sanlock host_ids for all hosts sharin
 version_added: 0.1.0
 description:
   - Plans the sanlock C(host_id) (1-2000) of every host that shares one lease directory and records it in a
-    registry file beside the lockspace (C(<lease_dir>/autolease-host-ids.json)).
+    registry file beside the lockspace (C(<lease_dir>/autolease.sanlock/autolease-host-ids.json)).
   - Run it B(once) for the whole group (C(run_once)) on one host that mounts the shared lease storage, with the
     facts of every host of the play in O(hosts).
   - "Where an id comes from, in this order: O(hosts) C(explicit) (an admin-set id), C(existing) (the id the host
@@ -27,6 +27,11 @@ description:
     (two hosts with one id, a slot owned by another live host, an id change on a host that joined the lockspace
     or runs VMs).
   - The registry is updated under an exclusive lock and replaced atomically.
+  - The registry and its lock live in a subdirectory owned by root, mode 0755, that the sanlock user and group
+    (owners of the lease directory) cannot write. The module refuses, naming the path and the fix, a symlink in
+    their place, or a directory or file not owned by root or writable by group or others.
+  - A registry at the location of older releases (C(<lease_dir>/autolease-host-ids.json)) is read, and moved into
+    the subdirectory by the next run that is not in check mode (reported as a change).
 author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
@@ -70,6 +75,7 @@ options:
     description:
       - Seconds between the two reads of the lockspace that tell a live slot owner from a dead one.
       - Only used when a requested id's slot was written by another host name. Default 2*io_timeout+1.
+      - Accepted range 1-3600.
     type: int
 notes:
   - Liveness of a slot owner needs two reads of the lockspace some seconds apart (21 s with the default
@@ -121,7 +127,7 @@ registry_path:
   description: Path of the registry file.
   returned: success
   type: str
-  sample: /var/lib/libvirt/sanlock/autolease-host-ids.json
+  sample: /var/lib/libvirt/sanlock/autolease.sanlock/autolease-host-ids.json
 """
 
 import contextlib
@@ -130,6 +136,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import (
     SlotOwner,
@@ -142,7 +149,9 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace impor
     read_slots,
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
+    legacy_registry_path,
     locked,
+    needs_migration,
     read_registry,
     registry_path,
     render_registry,
@@ -170,7 +179,7 @@ def plan_and_apply(lease_dir, hosts, release, force, interval, check_mode):
         before = read_registry(lease_dir)
         owners = lockspace_owners(lease_dir, hosts, before, interval)
         alloc = allocate(hosts, registry=before, slots=owners, force=force, release=release)
-        changed = alloc.registry != before
+        changed = alloc.registry != before or needs_migration(lease_dir)
         if changed and not check_mode:
             write_registry(lease_dir, alloc.registry)
     return before, alloc, changed
@@ -190,6 +199,10 @@ def main():
     params = module.params
     lease_dir = params["lease_dir"]
     try:
+        _options.check_absolute("lease_dir", lease_dir)
+        _options.check_names("hosts", list(params["hosts"]), "host name")
+        _options.check_names("release", params["release"], "host name")
+        _options.check_range("liveness_interval", params["liveness_interval"], *_options.LIVENESS_INTERVAL_RANGE)
         before, alloc, changed = plan_and_apply(lease_dir, params["hosts"], params["release"], params["force"],
                                                 params["liveness_interval"], module.check_mode)
     except AutoleaseError as err:
@@ -205,8 +218,10 @@ def main():
     result = dict(changed=changed, host_ids=host_ids, registry=alloc.registry, released=alloc.released,
                   registry_path=path)
     if module._diff and changed:
-        result["diff"] = dict(before=render_registry(before) if before or os.path.exists(path) else "",
-                              after=render_registry(alloc.registry), before_header=path, after_header=path)
+        before_path = legacy_registry_path(lease_dir) if needs_migration(lease_dir) and not os.path.exists(path) \
+            else path
+        result["diff"] = dict(before=render_registry(before) if before or os.path.exists(before_path) else "",
+                              after=render_registry(alloc.registry), before_header=before_path, after_header=path)
     module.exit_json(**result)
 
 

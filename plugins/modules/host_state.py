@@ -168,6 +168,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import OptionError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_state import host_state
 
 
@@ -185,6 +187,13 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    try:
+        for option in ("lease_dir", "qemu_run_dir"):
+            _options.check_absolute(option, params[option])
+        for path in params["paths"]:
+            _options.check_absolute("paths", path)
+    except OptionError as err:
+        module.fail_json(msg=str(err))
     state = host_state(params["paths"], units=params["units"], users=params["users"], lease_dir=params["lease_dir"],
                        libvirt_uri=params["libvirt_uri"], qemu_run_dir=params["qemu_run_dir"])
     if params["os_facts"]:

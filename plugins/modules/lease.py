@@ -50,7 +50,7 @@ options:
   disks:
     description:
       - Disk source paths exactly as written in the domain XML (no canonicalisation; C(//a.img) and C(/a.img)
-        are different leases).
+        are different leases). Each must be an absolute path.
     type: list
     elements: str
     default: []
@@ -82,11 +82,13 @@ options:
     description:
       - io_timeout in seconds written into a new lockspace; 0 means sanlock's default (10 s).
       - Ignored when the lockspace exists.
+      - Accepted range 0-300. A crashed host's leases can be taken after 8*io_timeout+60 s; beyond 300 s that
+        is more than 40 minutes.
     type: int
     default: 0
   repair_grace:
     description:
-      - Seconds since an uninitialised lease file last changed after which it is rebuilt.
+      - Seconds since an uninitialised lease file last changed after which it is rebuilt. Must be >= 0.
     type: int
     default: 300
 notes:
@@ -170,6 +172,7 @@ held:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._domains import domain_disks
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lease_set import (
     ensure_absent,
@@ -192,8 +195,11 @@ ARGUMENT_SPEC = dict(
 
 def run(module):
     params = module.params
-    if params["io_timeout"] < 0 or params["repair_grace"] < 0:
-        module.fail_json(msg="io_timeout %(io_timeout)s and repair_grace %(repair_grace)s must be >= 0" % params)
+    _options.check_absolute("lease_dir", params["lease_dir"])
+    _options.check_disk_paths("disks", params["disks"])
+    _options.check_names("domains", params["domains"], "domain name")
+    _options.check_range("io_timeout", params["io_timeout"], *_options.IO_TIMEOUT_RANGE)
+    _options.check_range("repair_grace", params["repair_grace"], 0)
     domains = params["domains"]
     disk_map = {}
     if domains:

@@ -44,19 +44,22 @@ attributes:
 options:
   keep:
     description:
-      - Leases never to remove, as lease names (32 hex digits) or as disk paths (converted with the lease naming).
+      - Leases never to remove, as lease names (32 hex digits) or as absolute disk paths (converted with the lease
+        naming). Any other entry (empty, relative path) is refused before anything is removed.
     type: list
     elements: str
     default: []
   min_age:
     description:
       - Keep leases whose file changed less than this many seconds ago (every acquire writes the lease). The
-        default 0 removes any unused lease, as virt-sanlock-cleanup does.
+        default 0 removes any unused lease, as virt-sanlock-cleanup does. Must be >= 0.
     type: int
     default: 0
   workers:
     description:
       - Parallel workers. Default - the daemon's C(max_worker_threads) from C(/etc/sanlock/sanlock.conf), else 8.
+      - Accepted range 1-64. Each worker is one thread with its own sanlock registration, and the daemon serves
+        only C(max_worker_threads) requests at a time, so more workers only add load on the shared storage.
     type: int
 requirements:
   - python3-sanlock
@@ -117,6 +120,7 @@ counts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._cleanup import run_cleanup
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 
 ARGUMENT_SPEC = dict(
@@ -127,10 +131,18 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def check_options(params):
+    _options.check_absolute("lease_dir", params["lease_dir"])
+    _options.check_keep("keep", params["keep"])
+    _options.check_range("min_age", params["min_age"], 0)
+    _options.check_range("workers", params["workers"], *_options.WORKERS_RANGE, unit="threads")
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
+        check_options(params)
         result = run_cleanup(params["lease_dir"], keep=params["keep"], min_age=params["min_age"],
                              workers=params["workers"], check_mode=module.check_mode).as_dict()
     except AutoleaseError as err:

@@ -31,7 +31,7 @@ options:
     default: false
   liveness_interval:
     description:
-      - Seconds between the two reads. Default 2*io_timeout+1 (21 s with sanlock's default io_timeout).
+      - Seconds between the two reads, 1-3600. Default 2*io_timeout+1 (21 s with sanlock's default io_timeout).
     type: int
   libvirt_uri:
     description:
@@ -106,6 +106,7 @@ invalid:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lease_report import lease_report
 
@@ -121,6 +122,8 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     try:
+        _options.check_absolute("lease_dir", params["lease_dir"])
+        _options.check_range("liveness_interval", params["liveness_interval"], *_options.LIVENESS_INTERVAL_RANGE)
         result = lease_report(params["lease_dir"], liveness=params["liveness"],
                               liveness_interval=params["liveness_interval"], libvirt_uri=params["libvirt_uri"])
     except AutoleaseError as err:

@@ -55,7 +55,7 @@ class PrivateLab:
         return json.loads(res.stdout) if res.returncode == 0 else None
 
     def registry(self, name):
-        path = self.lab_dir / "shared" / name / "autolease-host-ids.json"
+        path = self.lab_dir / "shared" / name / "autolease.sanlock" / "autolease-host-ids.json"
         return json.loads(path.read_text())["host_ids"] if path.exists() else None
 
 

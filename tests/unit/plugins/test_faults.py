@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_DIR, lease_name
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
 
 LS = "__LIBVIRT__DISKS__"
@@ -63,7 +63,8 @@ def test_host_id_out_of_range_or_not_integer(lease_cluster, lease_dir, bad, name
     assert result["failed"] is True, result
     assert "kvm9" in result["msg"] and named in result["msg"] and "2000" in result["msg"], result["msg"]
     assert read_registry(lease_dir) == {}
-    assert {k: v for k, v in _snapshot(lease_dir).items() if not k.startswith(".")} == before
+    # the registry lock (in its directory) may have been created; nothing else
+    assert {k: v for k, v in _snapshot(lease_dir).items() if k != REGISTRY_DIR} == before
 
 
 def test_host_id_duplicated(lease_cluster, lease_dir):
@@ -244,3 +245,151 @@ def test_two_cleanups_at_once_on_one_host(lease_cluster, lease_dir, tmp_path):
     assert done["counts"]["removed"] == 598 and sorted(h["name"] for h in done["held"]) == sorted(names[:2])
     assert sorted(os.listdir(lease_dir)) == sorted([LS] + names[:2])
     time.sleep(0)  # nothing else: the held leases were never deleted
+
+
+# bad option values: a clear error naming the option, the value and the accepted range; nothing touched --------
+_BAD_OPTIONS = [
+    # (module, args, words the message must hold)
+    ("lease_cleanup", {"keep": [""]}, ["keep", "''", "absolute disk path", "32 hex"]),
+    ("lease_cleanup", {"keep": ["images/a.img"]}, ["keep", "'images/a.img'", "absolute disk path"]),
+    ("lease_cleanup", {"workers": 0}, ["workers", "0", "1-64"]),
+    ("lease_cleanup", {"workers": 100000}, ["workers", "100000", "1-64"]),
+    ("lease_cleanup", {"workers": -3}, ["workers", "-3", "1-64"]),
+    ("lease_cleanup", {"min_age": -1}, ["min_age", "-1", ">= 0"]),
+    ("lease_info", {"liveness": True, "liveness_interval": -5}, ["liveness_interval", "-5", "1-3600"]),
+    ("lease_info", {"liveness": True, "liveness_interval": 0}, ["liveness_interval", "0", "1-3600"]),
+    ("host_id", {"hosts": {"kvm1": {}}, "liveness_interval": -1}, ["liveness_interval", "-1", "1-3600"]),
+    ("host_id", {"hosts": {"kvm1": {}}, "release": [""]}, ["release", "''", "host name"]),
+    ("host_id", {"hosts": {"": {}}}, ["hosts", "''", "host name"]),
+    ("lease", {"disks": [""]}, ["disks", "''", "absolute disk path"]),
+    ("lease", {"disks": ["a.img"]}, ["disks", "'a.img'", "absolute disk path"]),
+    ("lease", {"domains": [""]}, ["domains", "''", "domain name"]),
+    ("lease", {"disks": ["/img/a.img"], "io_timeout": -1}, ["io_timeout", "-1", "0-300"]),
+    ("lease", {"disks": ["/img/a.img"], "io_timeout": 301}, ["io_timeout", "301", "0-300"]),
+    ("lease", {"disks": ["/img/a.img"], "repair_grace": -1}, ["repair_grace", "-1", ">= 0"]),
+    ("lease_cleanup", {"lease_dir": "relative/dir"}, ["lease_dir", "'relative/dir'", "absolute"]),
+    ("host_state", {"qemu_run_dir": "run/qemu"}, ["qemu_run_dir", "'run/qemu'", "absolute"]),
+]
+
+
+@pytest.mark.parametrize("module, args, words", _BAD_OPTIONS,
+                         ids=["%s-%s" % (m, "-".join("%s=%s" % kv for kv in a.items())) for m, a, w in _BAD_OPTIONS])
+def test_bad_option_values_fail_cleanly_naming_option_value_and_range(lease_cluster, lease_dir, module, args, words):
+    names = _leases(lease_cluster, lease_dir, ["/img/kept-1.img", "/img/kept-2.img"])
+    before = _snapshot(lease_dir)
+    args = dict(args)
+    args.setdefault("lease_dir", lease_dir)
+    if module == "lease":
+        args.update(owner="root", group="root")
+    if module == "host_state":
+        args.pop("lease_dir")
+    started = time.monotonic()
+    result = lease_cluster.a.module(module, args)
+    assert result.get("failed") is True, result
+    assert "Traceback" not in result.get("module_stderr", "") and "exception" not in result, result
+    for word in words:
+        assert word in result["msg"], (word, result["msg"])
+    assert time.monotonic() - started < 30  # refused up front, no sleep
+    assert _snapshot(lease_dir) == before and all(os.path.exists(os.path.join(lease_dir, n)) for n in names)
+
+
+# sanlock's "owned by another host" codes (sanlock_rv.h): held, never an error, never free -------------------------
+class _OwnedElsewhereSanlock:
+    """FAKE sanlock binding: acquire fails with one of sanlock's acquire codes that two private daemons cannot be
+    made to return on demand (-244 SANLK_ACQUIRE_OWNED, -245 SANLK_ACQUIRE_OTHER: lost paxos ballots against
+    another host; -247 SANLK_ACQUIRE_OWNED_RETRY: owner's lease not yet expired, newer sanlock). -243
+    SANLK_ACQUIRE_IDLIVE is produced for real in test_held_by_a_live_host_is_reported_held_for_real."""
+
+    code = None
+
+    class SanlockException(Exception):
+        @property
+        def errno(self):
+            return self.args[0]
+
+    def register(self):
+        return os.open(os.devnull, os.O_RDONLY)
+
+    def acquire(self, *_args, **_kwargs):
+        raise self.SanlockException(self.code, "Sanlock resource not acquired", "lease owned by other host")
+
+    def release(self, *_args, **_kwargs):
+        raise AssertionError("nothing was acquired")
+
+
+@pytest.mark.parametrize("code", [-244, -245, -247])
+def test_owned_elsewhere_codes_count_as_held(tmp_path, monkeypatch, code):
+    from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file
+    from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import HELD_ERRNOS
+
+    assert code in HELD_ERRNOS
+    fake = type("Fake", (_OwnedElsewhereSanlock,), {"code": code})
+    monkeypatch.setattr(_lease_file, "get_sanlock", fake)
+    path = tmp_path / lease_name("/img/owned-elsewhere.img")
+    path.write_bytes(b"\1" * 512)
+    lease = _lease_file.LeaseFile(name=path.name, path=str(path), kind="lease", reason=None, size=512, mtime=0,
+                                  resource=path.name, lockspace=LS, owners=(), uninitialised=False)
+    remover = _lease_file.Remover(str(tmp_path / LS))
+    try:
+        status, reason = remover.remove(lease)
+    finally:
+        remover.close()
+    assert status == "held", (status, reason)
+    assert path.read_bytes() == b"\1" * 512  # never deleted
+
+
+def test_held_by_a_live_host_is_reported_held_for_real(lease_cluster, lease_dir):
+    (held,) = _leases(lease_cluster, lease_dir, ["/img/held-live.img"])
+    with lease_cluster.b.hold(lease_dir, [held]):
+        result = lease_cluster.a.module("lease_cleanup", {"lease_dir": lease_dir})
+    assert result.get("failed") is not True, result
+    assert [h["name"] for h in result["held"]] == [held] and result["removed"] == [], result
+    assert os.path.exists(os.path.join(lease_dir, held))
+
+
+def test_host_id_pins_07_and_7_are_one_id(lease_cluster, lease_dir):
+    result = lease_cluster.a.module("host_id", {"lease_dir": lease_dir, "hosts": {
+        "kvm1": {"explicit": "07"}, "kvm2": {"explicit": 7}}})
+    assert result.get("failed") is True and "host_id 7" in result["msg"], result
+    assert "kvm1" in result["msg"] and "kvm2" in result["msg"], result["msg"]
+    assert read_registry(lease_dir) == {}
+
+
+# the collection's own files: planted symlinks and files of other users are refused, old registries migrated ------
+def test_host_id_refuses_a_planted_symlink_at_the_registry_lock(lease_cluster, lease_dir, tmp_path):
+    from ansible_collections.autolease.sanlock.plugins.module_utils._registry import registry_dir
+
+    target = tmp_path / "precious"
+    target.write_text("precious\n")
+    os.mkdir(registry_dir(lease_dir), 0o755)
+    lock = os.path.join(registry_dir(lease_dir), ".autolease-host-ids.lock")
+    os.symlink(str(target), lock)
+    result = lease_cluster.a.module("host_id", {"lease_dir": lease_dir, "hosts": {"kvm1": {}}})
+    assert result.get("failed") is True and lock in result["msg"] and "symbolic link" in result["msg"], result
+    assert "rm %s" % lock in result["msg"]
+    assert target.read_text() == "precious\n" and read_registry(lease_dir) == {}
+
+
+def test_host_id_refuses_a_registry_directory_of_another_user(lease_cluster, lease_dir):
+    from ansible_collections.autolease.sanlock.plugins.module_utils._registry import registry_dir
+
+    os.mkdir(registry_dir(lease_dir), 0o755)
+    os.chown(registry_dir(lease_dir), 4242, 4242)
+    result = lease_cluster.a.module("host_id", {"lease_dir": lease_dir, "hosts": {"kvm1": {}}})
+    assert result.get("failed") is True and registry_dir(lease_dir) in result["msg"], result
+    assert "owned by uid 4242" in result["msg"] and "chown" in result["msg"], result["msg"]
+    assert os.listdir(registry_dir(lease_dir)) == []
+
+
+def test_host_id_migrates_a_registry_at_the_old_location_check_real_check_real(lease_cluster, lease_dir):
+    from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
+        legacy_registry_path, registry_path, render_registry)
+
+    with open(legacy_registry_path(lease_dir), "w") as handle:
+        handle.write(render_registry({"kvm1": 5, "retired": 9}))
+    args = {"lease_dir": lease_dir, "hosts": {"kvm1": {}}}
+    runs = [lease_cluster.a.module("host_id", args, check=check) for check in (True, False, True, False)]
+    assert [run.get("changed") for run in runs] == [True, True, False, False], runs
+    assert all(run["host_ids"]["kvm1"]["host_id"] == 5 for run in runs), runs
+    assert not os.path.exists(legacy_registry_path(lease_dir))
+    assert read_registry(lease_dir) == {"kvm1": 5, "retired": 9} and os.path.exists(registry_path(lease_dir))

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._audit import audit, report
+from ansible_collections.autolease.sanlock.plugins.module_utils._audit import audit, failures, lockspace_membership, report
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
 
 DISK = "/var/lib/libvirt/images/vm1.img"
@@ -164,3 +164,94 @@ def test_report_has_one_table_per_check_with_findings():
     assert lines[0] == "== Lease storage (1)"
     assert "== Lockspace membership (1)" in lines
     assert any(line.startswith("kvm2") and "has not joined" in line for line in lines)
+
+
+# A lockspace still being added is not joined -----------------------------------------------------------------
+GETS_JOINED = "s __LIBVIRT__DISKS__:3:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0 \n"
+GETS_ADDING = "s __LIBVIRT__DISKS__:3:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0 ADD \n"
+GETS_REMOVING = "s __LIBVIRT__DISKS__:3:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0 REM \n"
+
+
+@pytest.mark.parametrize("gets, state", [
+    (GETS_JOINED, "joined"),
+    (GETS_ADDING, "adding"),
+    (GETS_REMOVING, "removing"),
+    ("", "absent"),
+    ("s other_lockspace:1:/srv/other:0 \n", "absent"),
+    ("s __LIBVIRT__DISKS__X:1:/srv/x:0 \n", "absent"),
+])
+def test_membership_from_sanlock_client_gets(gets, state):
+    membership = lockspace_membership(gets)
+    assert membership["state"] == state
+    if state != "absent":
+        assert membership["host_id"] == 3 and membership["path"] == "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__"
+
+
+def test_lockspace_still_being_added_is_not_joined():
+    hosts = clean_cluster()
+    hosts["kvm3"]["membership"] = "adding"
+    found = audit(hosts)
+    assert checks(found) == [("joined", "kvm3")]
+    assert "still being added" in found[0]["detail"] and found[0]["severity"] == "error"
+
+
+def test_membership_wins_over_a_stale_joined_flag():
+    hosts = clean_cluster()
+    hosts["kvm2"]["joined"] = True
+    hosts["kvm2"]["membership"] = "removing"
+    found = audit(hosts)
+    assert checks(found) == [("joined", "kvm2")] and "being removed" in found[0]["detail"]
+
+
+def test_membership_of_a_real_daemon_during_and_after_the_add(lease_cluster, tmp_path):
+    """host-c (a real private daemon that joined nothing) joins a lockspace with io_timeout 2: while the add runs
+    (several seconds) `sanlock client gets` marks it ADD and it is not joined; afterwards it is."""
+    import subprocess
+    import sys
+    import time
+
+    path = str(tmp_path / "__LIBVIRT__DISKS__")
+    with open(path, "wb") as handle:
+        handle.truncate(1024 * 1024)
+    env = lease_cluster.c.env()
+    subprocess.run([sys.executable, "-c", "import sanlock, sys; sanlock.write_lockspace(b'__LIBVIRT__DISKS__', "
+                    "sys.argv[1], iotimeout=2)", path], env=env, check=True, timeout=60)
+    spec = "__LIBVIRT__DISKS__:7:%s:0" % path
+    adding = subprocess.Popen(["sanlock", "client", "add_lockspace", "-s", spec, "-o", "2"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        deadline = time.monotonic() + 60
+        while adding.poll() is None and time.monotonic() < deadline:
+            seen.append(lockspace_membership(lease_cluster.c.client("gets").stdout))
+            time.sleep(0.2)
+        assert adding.wait(timeout=60) == 0, adding.communicate()
+        assert {"state": "adding", "host_id": 7, "path": path} in seen, seen
+        joined = lockspace_membership(lease_cluster.c.client("gets").stdout)
+        assert joined == {"state": "joined", "host_id": 7, "path": path}
+    finally:
+        adding.wait(timeout=60)
+        lease_cluster.c.client("rem_lockspace", "-s", spec, check=False)
+    assert lockspace_membership(lease_cluster.c.client("gets").stdout)["state"] == "absent"
+
+
+# A paused VM has released its leases: reported, not a failure -------------------------------------------------
+def test_paused_vm_is_reported_paused_leases_released_not_as_a_failure():
+    hosts = clean_cluster()
+    hosts["kvm1"]["info"]["leases"][0]["owners"] = []  # libvirt released the lease when the VM paused
+    hosts["kvm1"]["paused"] = ["vm1"]
+    found = audit(hosts)
+    assert checks(found) == [("paused", "kvm1")]
+    assert found[0]["severity"] == "info" and found[0]["detail"].startswith("paused: leases released")
+    assert found[0]["subject"] == "vm1"
+    assert failures(found) == []
+    lines = report(found)
+    assert lines[0] == "== Paused VMs, leases released (information) (1)"
+
+
+def test_running_vm_without_its_lease_is_still_a_failure_next_to_a_paused_one():
+    hosts = clean_cluster()
+    hosts["kvm1"]["info"]["leases"][0]["owners"] = []
+    hosts["kvm2"]["running"] = ["vm2"]
+    hosts["kvm2"]["paused"] = ["vm2"]
+    assert [f["check"] for f in failures(audit(hosts))] == ["running_vm_lease"]

@@ -7,6 +7,7 @@
 import json
 import multiprocessing
 import os
+import re
 import stat
 import time
 
@@ -15,7 +16,9 @@ import pytest
 from ansible_collections.autolease.sanlock.plugins.module_utils import _registry
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, LeaseDirError
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
+    REGISTRY_DIR,
     locked,
+    needs_migration,
     read_registry,
     registry_path,
     render_registry,
@@ -37,7 +40,8 @@ def test_write_then_read_round_trips_with_about_key_and_0644(tmp_path):
     assert "never handed out" in data["about"]
     assert list(data["host_ids"]) == ["a", "b"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
-    assert sorted(os.listdir(str(tmp_path))) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
+    assert os.listdir(str(tmp_path)) == [REGISTRY_DIR]
+    assert sorted(os.listdir(os.path.dirname(path))) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
 
 
 def test_render_is_stable_and_human_readable():
@@ -87,7 +91,8 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatc
         update_registry(str(tmp_path), lambda r: {"a": 1, "b": 2})
     monkeypatch.undo()
     assert read_registry(str(tmp_path)) == {"a": 1}
-    assert sorted(os.listdir(str(tmp_path))) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
+    own_dir = os.path.join(str(tmp_path), REGISTRY_DIR)
+    assert sorted(os.listdir(own_dir)) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
 
 
 @pytest.mark.parametrize("text,message", [
@@ -98,6 +103,8 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatc
     ('{"version": 9, "host_ids": {}}', "autolease-host-ids.json has format version 9.*upgrade the collection"),
 ])
 def test_bad_registry_is_refused_naming_the_file(tmp_path, text, message):
+    with locked(str(tmp_path)):  # creates the registry directory
+        pass
     with open(registry_path(str(tmp_path)), "w") as handle:
         handle.write(text)
     with pytest.raises(HostIdError, match=message):
@@ -152,3 +159,143 @@ def test_concurrent_writers_in_several_processes_lose_no_entry(tmp_path):
     registry = read_registry(str(tmp_path))
     assert len(registry) == 90
     assert sorted(registry.values()) == list(range(1, 91))
+
+
+# Hardening: the registry and its lock live in a root-owned subdirectory the sanlock group cannot write ---------
+def _own_dir(tmp_path):
+    return os.path.join(str(tmp_path), REGISTRY_DIR)
+
+
+def test_registry_and_lock_live_in_a_root_owned_0755_subdirectory(tmp_path):
+    os.chmod(str(tmp_path), 0o775)  # the lease directory: group-writable for the sanlock group
+    old_umask = os.umask(0o077)
+    try:
+        update_registry(str(tmp_path), lambda r: {"a": 1})
+    finally:
+        os.umask(old_umask)
+    own = _own_dir(tmp_path)
+    assert os.listdir(str(tmp_path)) == [REGISTRY_DIR]
+    info = os.lstat(own)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o755 and info.st_uid == os.geteuid()
+    assert sorted(os.listdir(own)) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
+    assert registry_path(str(tmp_path)) == os.path.join(own, "autolease-host-ids.json")
+
+
+def _lock_path(tmp_path):
+    return os.path.join(_own_dir(tmp_path), ".autolease-host-ids.lock")
+
+
+def test_planted_symlink_at_the_lock_path_is_refused_and_its_target_untouched(tmp_path):
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+    target = tmp_path.parent / ("%s-target" % tmp_path.name)
+    target.write_text("precious\n")
+    os.unlink(_lock_path(tmp_path))
+    os.symlink(str(target), _lock_path(tmp_path))
+    with pytest.raises(HostIdError, match=r"%s is a symbolic link.*remove it" % re.escape(_lock_path(tmp_path))):
+        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+    assert target.read_text() == "precious\n" and stat.S_IMODE(target.stat().st_mode) != 0o000
+    assert read_registry(str(tmp_path)) == {"a": 1}
+
+
+def test_planted_symlink_at_the_registry_path_is_refused_and_its_target_untouched(tmp_path):
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+    target = tmp_path.parent / ("%s-target" % tmp_path.name)
+    target.write_text(render_registry({"evil": 1}))
+    os.unlink(registry_path(str(tmp_path)))
+    os.symlink(str(target), registry_path(str(tmp_path)))
+    with pytest.raises(HostIdError, match=r"%s is a symbolic link" % re.escape(registry_path(str(tmp_path)))):
+        read_registry(str(tmp_path))
+    with pytest.raises(HostIdError, match="is a symbolic link"):
+        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+    assert target.read_text() == render_registry({"evil": 1})
+
+
+def test_registry_directory_replaced_by_a_symlink_is_refused(tmp_path):
+    elsewhere = tmp_path.parent / ("%s-elsewhere" % tmp_path.name)
+    elsewhere.mkdir()
+    os.symlink(str(elsewhere), _own_dir(tmp_path))
+    with pytest.raises(HostIdError, match=r"%s is a symbolic link" % re.escape(_own_dir(tmp_path))):
+        update_registry(str(tmp_path), lambda r: {"a": 1})
+    assert os.listdir(str(elsewhere)) == []
+
+
+@pytest.mark.parametrize("which", ["lock", "registry", "directory"])
+def test_wrong_owner_is_refused_naming_the_path_and_the_fix(tmp_path, which):
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+    path = {"lock": _lock_path(tmp_path), "registry": registry_path(str(tmp_path)), "directory": _own_dir(tmp_path)}[which]
+    os.chown(path, 4242, -1)
+    with pytest.raises(HostIdError, match=r"%s is owned by uid 4242, not %d.*chown" % (re.escape(path), os.geteuid())):
+        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+    os.chown(path, os.geteuid(), -1)
+    assert read_registry(str(tmp_path)) == {"a": 1}
+
+
+@pytest.mark.parametrize("which, mode", [("lock", 0o664), ("registry", 0o646), ("directory", 0o775)])
+def test_group_or_world_writable_is_refused_naming_the_path_and_the_fix(tmp_path, which, mode):
+    update_registry(str(tmp_path), lambda r: {"a": 1})
+    path = {"lock": _lock_path(tmp_path), "registry": registry_path(str(tmp_path)), "directory": _own_dir(tmp_path)}[which]
+    os.chmod(path, mode)
+    with pytest.raises(HostIdError, match=r"%s has mode %04o.*chmod" % (re.escape(path), mode)):
+        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+
+
+def test_lock_is_opened_close_on_exec(tmp_path):
+    with locked(str(tmp_path)):
+        flags = None
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink("/proc/self/fd/%s" % fd) == _lock_path(tmp_path):
+                    with open("/proc/self/fdinfo/%s" % fd) as handle:
+                        flags = int(dict(line.split(":", 1) for line in handle)["flags"].strip(), 8)
+            except OSError:
+                continue
+    assert flags is not None and flags & os.O_CLOEXEC and flags & os.O_NOFOLLOW
+
+
+def _legacy(tmp_path, text):
+    path = os.path.join(str(tmp_path), "autolease-host-ids.json")
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_registry_at_the_old_location_is_read(tmp_path):
+    _legacy(tmp_path, render_registry({"old-a": 1, "old-b": 2}))
+    assert read_registry(str(tmp_path)) == {"old-a": 1, "old-b": 2}
+
+
+def test_registry_at_the_old_location_is_migrated_on_update_nothing_lost(tmp_path):
+    legacy = _legacy(tmp_path, render_registry({"old-a": 1, "old-b": 2}))
+    before, after = update_registry(str(tmp_path), lambda r: dict(r, new=3))
+    assert before == {"old-a": 1, "old-b": 2} and after == {"old-a": 1, "old-b": 2, "new": 3}
+    assert not os.path.exists(legacy)
+    assert read_registry(str(tmp_path)) == after
+    assert json.loads(open(registry_path(str(tmp_path))).read())["host_ids"] == after
+
+
+def test_unchanged_update_still_migrates_the_old_registry(tmp_path):
+    legacy = _legacy(tmp_path, render_registry({"old-a": 1}))
+    assert needs_migration(str(tmp_path))
+    update_registry(str(tmp_path), lambda r: r)
+    assert not os.path.exists(legacy) and read_registry(str(tmp_path)) == {"old-a": 1}
+    assert not needs_migration(str(tmp_path))
+
+
+def test_both_locations_present_the_new_one_wins_and_the_old_one_goes(tmp_path):
+    # a migration interrupted between writing the new file and removing the old one
+    update_registry(str(tmp_path), lambda r: {"a": 1, "b": 2})
+    legacy = _legacy(tmp_path, render_registry({"a": 1}))
+    assert read_registry(str(tmp_path)) == {"a": 1, "b": 2}
+    update_registry(str(tmp_path), lambda r: r)
+    assert not os.path.exists(legacy) and read_registry(str(tmp_path)) == {"a": 1, "b": 2}
+
+
+def test_old_registry_replaced_by_another_user_is_refused_not_trusted(tmp_path):
+    legacy = _legacy(tmp_path, render_registry({"evil": 1}))
+    os.chown(legacy, 4242, -1)
+    with pytest.raises(HostIdError, match=r"%s is owned by uid 4242" % re.escape(legacy)):
+        read_registry(str(tmp_path))
+    with pytest.raises(HostIdError, match="owned by uid 4242"):
+        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+    assert os.path.exists(legacy)

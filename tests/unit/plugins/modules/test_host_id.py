@@ -141,7 +141,8 @@ def test_through_ansible_duplicate_explicit_ids_fail_naming_both_hosts(tmp_path)
     proc = _ansible(args, tmp_path)
     assert proc.returncode != 0
     assert "host_id 3 is claimed by 2 hosts: kvm1 (explicit) and kvm2 (explicit)" in proc.stdout, proc.stdout
-    assert os.listdir(str(lease_dir)) in ([], [".autolease-host-ids.lock"])
+    assert os.listdir(str(lease_dir)) in ([], ["autolease.sanlock"])
+    assert not os.path.exists(registry_path(str(lease_dir)))
 
 
 def test_through_ansible_check_real_check_real(tmp_path):
