@@ -176,7 +176,7 @@ def test_cron_line_holds_no_user_data_and_settings_keep_percent_signs(tmp_path):
     assert role["invalid"] == []
     config = json.loads(pathlib.Path(hosts["kvm01"]["config"]).read_text())
     assert config == {"lease_dir": "/srv/lease dir 100%d%%", "keep": [KEPT_DISK, "a%b"], "min_age": 7,
-                      "workers": 2, "stale_after": 900}
+                      "workers": 2, "stale_after": 900, "designated_host": "kvm01"}
 
 
 def test_designated_host_is_the_same_under_limit(tmp_path):
@@ -195,6 +195,35 @@ def test_designated_host_is_the_same_under_limit(tmp_path):
     # With every host running the job, the offsets are the hosts' positions in the group, not in the play.
     spread = render(tmp_path / "spread", inventory, {"cleanup_schedule_all_hosts": True}, limit="kvm03")
     assert spread["kvm03"]["role"]["cron_line"].startswith("0 4 * * 0 root "), spread
+
+
+def _state_recording(tmp_path, designated_host):
+    """A host_state result whose settings file records the designated host of an earlier run."""
+    content = json.dumps({"designated_host": designated_host, "lease_dir": "/x"}, indent=4, sort_keys=True) + "\n"
+    return {"files": {str(tmp_path / "etc" / "cleanup.json"): {"exists": True, "content": content}}}
+
+
+@pytest.mark.parametrize("recorded,extra,limit,left_behind", [
+    ("kvm01", {"cleanup_schedule_host": "kvm02"}, "kvm02", "kvm01"),
+    ("*", {}, "kvm01,kvm02", "kvm03"),
+    ("kvm01", {"cleanup_schedule_host": "kvm02"}, None, None),
+    ("kvm01", {}, "kvm02", None),
+    ("", {"cleanup_schedule_host": "kvm02"}, "kvm02", None),
+])
+def test_moving_the_job_away_from_a_host_outside_the_play_is_refused(tmp_path, recorded, extra, limit,
+                                                                      left_behind):
+    """The settings record the designated host: a move under --limit that would leave its job behind fails."""
+    config = str(tmp_path / "etc" / "cleanup.json")
+    extra = dict(extra, __cleanup_schedule_config_file=config,
+                 autolease_host_state=_state_recording(tmp_path, recorded))
+    hosts = render(tmp_path / "out", _inventory(tmp_path, ["kvm01", "kvm02", "kvm03"]), extra, limit=limit)
+    for host, files in hosts.items():
+        moved = [msg for msg in files["role"]["invalid"] if msg.startswith("The cleanup job moves")]
+        if left_behind is None:
+            assert moved == [], (host, files["role"])
+        else:
+            assert len(moved) == 1 and "but %s (designated before, as recorded in %s on %s)" % (
+                left_behind, config, host) in moved[0], (host, files["role"])
 
 
 def test_a_host_outside_the_group_and_a_designated_host_outside_it_are_refused(tmp_path):
