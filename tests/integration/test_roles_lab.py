@@ -108,3 +108,8 @@ def test_a_limited_run_on_another_host_leaves_one_cleaner(converged):
     converged.run(other, "echo '30 3 * * 0 root /usr/local/sbin/autolease-sanlock-cleanup' > %s" % CRON)
     converged.ansible("playbooks/site.yml", "--limit", other, check=True)
     assert cleaners(converged) == [first]
+    # Moving the job to the limited host would leave the first host's job: refused before any change.
+    res = converged.ansible("playbooks/site.yml", "--limit", other, "-e", "cleanup_schedule_host=%s" % other)
+    assert res.returncode != 0, res.stdout[-3000:]
+    assert "The cleanup job moves to %s, but %s (designated before" % (other, first) in res.stdout, res.stdout[-4000:]
+    assert cleaners(converged) == [first]
