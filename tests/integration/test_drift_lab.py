@@ -29,7 +29,7 @@ DRIFT = {
     "libvirt": ("lab3", "sed -i 's/^lock_manager = \"sanlock\"$/#lock_manager = \"sanlock\"/' /etc/libvirt/qemu.conf",
                 "grep -cx 'lock_manager = \"sanlock\"' /etc/libvirt/qemu.conf", "1",
                 '/etc/libvirt/qemu.conf: lock_manager = "sanlock" wanted, found none'),
-    # lab1 is the designated cleanup host (cleanup_schedule_host defaults to the first host).
+    # lab1 is the designated cleanup host (cleanup_schedule_host defaults to the first of kvm_hosts, sorted).
     "cleanup_schedule": ("lab1", "rm %s" % CRON, "test -f %s && echo present" % CRON, "present",
                          "%s is missing" % CRON),
 }

@@ -59,6 +59,7 @@ BAD_INPUTS = [
     ("cleanup_schedule", {"cleanup_schedule_host": "no-such-host"}, "cleanup_schedule_host"),
     ("cleanup_schedule", {"cleanup_schedule_state": "gone"}, "cleanup_schedule_state"),
     ("cleanup_schedule", {"cleanup_schedule_minute": 60}, "cleanup_schedule_minute"),
+    ("cleanup_schedule", {"cleanup_schedule_stale_after": 59}, "cleanup_schedule_stale_after"),
 ]
 
 

@@ -5,6 +5,7 @@ Real runs of tests/integration/playbooks/roles_lab.yml against the lab hosts
 each role promises, read on every host.
 """
 
+import json
 import re
 
 import pytest
@@ -69,14 +70,21 @@ def test_config_files_parse_and_qemu_conf_changed_in_one_line_only(converged):
         assert "our_host_name = %s\n" % host in conf and "max_worker_threads = 8\n" in conf, conf
 
 
+CRON = "/etc/cron.d/autolease-sanlock-cleanup"
+
+
+def cleaners(lab):
+    """The hosts that have the cleanup cron job."""
+    return [host for host in lab.hosts if lab.run(host, "test -e %s" % CRON, check=False).returncode == 0]
+
+
 def test_cleanup_job_on_the_first_host_only_and_it_runs(converged):
-    first = converged.hosts[0]
-    for host in converged.hosts:
-        res = converged.run(host, "cat /etc/cron.d/autolease-sanlock-cleanup", check=False)
-        if host == first:
-            assert "/usr/local/sbin/autolease-sanlock-cleanup --lease-dir /var/lib/libvirt/sanlock" in res.stdout
-        else:
-            assert res.returncode != 0, "%s has the cleanup job too: %s" % (host, res.stdout)
+    first = sorted(converged.hosts)[0]
+    assert cleaners(converged) == [first]
+    cron = converged.run(first, "cat %s" % CRON).stdout
+    assert re.search(r"(?m)^30 3 \* \* 0 root /usr/local/sbin/autolease-sanlock-cleanup$", cron), cron
+    settings = json.loads(converged.run(first, "cat /etc/autolease-sanlock/cleanup.json").stdout)
+    assert settings["lease_dir"] == "/var/lib/libvirt/sanlock", settings
     # journald may take a moment to show the last line: wait for this run's summary (lines since it started).
     res = converged.run(first, "since=$(date '+%Y-%m-%d %H:%M:%S'); sleep 1; "
                                "/usr/local/sbin/autolease-sanlock-cleanup --check; echo rc=$?; "
@@ -84,3 +92,24 @@ def test_cleanup_job_on_the_first_host_only_and_it_runs(converged):
                                "--no-pager | grep -q 'checked ' && break; sleep 0.2; done; "
                                "journalctl -t autolease-sanlock-cleanup --since \"$since\" --no-pager")
     assert "rc=0" in res.stdout and "checked /var/lib/libvirt/sanlock" in res.stdout, res.stdout
+
+
+def test_a_limited_run_on_another_host_leaves_one_cleaner(converged):
+    """site.yml --limit <not the first host> must not install a second cleanup job (issue 11, section 3).
+
+    Failed before the fix: the job went to the first host of the play, the limited host, and the first host of
+    the inventory kept its own.
+    """
+    first, other = sorted(converged.hosts)[0], sorted(converged.hosts)[-1]
+    assert first != other, "needs a lab of two hosts or more"
+    converged.ansible("playbooks/site.yml", "--limit", other, check=True)
+    assert cleaners(converged) == [first]
+    # A job left on a host that is not designated (an older rollout) goes at the next run that includes it.
+    converged.run(other, "echo '30 3 * * 0 root /usr/local/sbin/autolease-sanlock-cleanup' > %s" % CRON)
+    converged.ansible("playbooks/site.yml", "--limit", other, check=True)
+    assert cleaners(converged) == [first]
+    # Moving the job to the limited host would leave the first host's job: refused before any change.
+    res = converged.ansible("playbooks/site.yml", "--limit", other, "-e", "cleanup_schedule_host=%s" % other)
+    assert res.returncode != 0, res.stdout[-3000:]
+    assert "The cleanup job moves to %s, but %s (designated before" % (other, first) in res.stdout, res.stdout[-4000:]
+    assert cleaners(converged) == [first]
