@@ -29,7 +29,8 @@ def test_check_and_normal_mode_read_the_same_and_change_nothing(lease_cluster, l
         assert [info[key] for key in ("exists", "type", "mode", "content")] == [
             True, "file", "0644", "our_host_name = host-a\n"]
         assert {k: v["owner_name"] for k, v in result["slots"].items()} == {"1": "host-a", "2": "host-b"}
-        assert result["lockspaces"] == [{"name": LS, "host_id": 1, "path": os.path.join(lease_dir, LS)}]
+        assert [dict((k, j[k]) for k in ("name", "host_id", "path", "verified")) for j in result["lockspaces"]] == [
+            {"name": LS, "host_id": 1, "path": os.path.join(lease_dir, LS), "verified": True}]
         assert result["lease_dir"] == lease_dir and result["registry"] == {}
         assert result["running_vms"] is None and result["qemu_pid_files"] == 0
         assert "root" in result["users"]["root"] and "dpkg" in result["packages"]
