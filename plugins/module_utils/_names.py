@@ -20,10 +20,18 @@ LEASE_NAME_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_HOST_ID = 2000
 
 # Files the collection itself keeps in the lease directory: the host_id
-# registry and its lock. They are not leases, and not invalid entries either.
+# registry and its lock, and the cleanup's cluster-wide lock (a sanlock
+# resource lease of the lockspace, held by the one cleanup that runs). They
+# are neither disk leases (never orphans, never removed) nor invalid entries.
 REGISTRY_FILE = "autolease-host-ids.json"
 REGISTRY_LOCK_FILE = ".autolease-host-ids.lock"
-OWN_FILES = frozenset((REGISTRY_FILE, REGISTRY_LOCK_FILE))
+CLEANUP_LOCK_FILE = "__AUTOLEASE_CLEANUP__"
+OWN_FILE_REASONS = {
+    REGISTRY_FILE: "autolease.sanlock host_id registry",
+    REGISTRY_LOCK_FILE: "autolease.sanlock host_id registry",
+    CLEANUP_LOCK_FILE: "autolease.sanlock cluster-wide cleanup lock",
+}
+OWN_FILES = frozenset(OWN_FILE_REASONS)
 
 
 def lease_name(disk_path):
