@@ -36,6 +36,7 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import threading
 import time
 
@@ -181,6 +182,13 @@ class _ClusterLock:
     def __enter__(self):
         sanlock = self.sanlock = get_sanlock()
         action = "take the cluster-wide cleanup lock %s" % self.path
+        try:
+            regular = stat.S_ISREG(os.lstat(self.path).st_mode)
+        except OSError as exc:
+            raise LeaseError("cannot %s: %s; run the cleanup again (it creates the file)" % (action, exc.strerror))
+        if not regular:
+            raise LeaseError("cannot %s: it is not a regular file (a symlink or another kind of file); remove it "
+                             "and run the cleanup again (it creates the file)" % action)
         try:
             self.fd = sanlock.register()
             sanlock.acquire(LOCKSPACE_NAME.encode(), CLEANUP_LOCK_FILE.encode(), self.disks, slkfd=self.fd)

@@ -121,6 +121,15 @@ cluster_lock:
   returned: always
   type: dict
   sample: {name: __AUTOLEASE_CLEANUP__, created: false}
+  contains:
+    name:
+      description: File name of the lock lease in O(lease_dir).
+      type: str
+      returned: always
+    created:
+      description: Whether this run created the file (in check mode - would create it).
+      type: bool
+      returned: always
 counts:
   description: Number of entries in each list.
   returned: always

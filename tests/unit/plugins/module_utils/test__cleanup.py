@@ -238,8 +238,8 @@ def _pausing_cleanup(host, lease_dir, lock_dir, actions):
         proc.wait(timeout=60)
 
 
-def test_a_daemon_that_opened_the_lease_before_the_unlink_cannot_acquire_the_deleted_file(lease_cluster, lease_dir,
-                                                                                           tmp_path):
+def test_a_daemon_that_opened_the_lease_before_the_unlink_cannot_acquire_the_deleted_file(
+        lease_cluster, lease_dir, tmp_path):
     """Another host's daemon that opened the lease file before the unlink (here: through /proc/<pid>/fd/<n> of an
     fd this test opened before the cleanup, which reaches the unlinked inode as such a daemon would) must not be
     able to acquire the deleted file after the cleanup released it: otherwise the next start of the disk creates a
@@ -380,3 +380,15 @@ def test_the_deleted_lease_check_finds_leases_on_deleted_files(lease_cluster, le
             with open(os.path.join(host.run_dir, "sanlock.pid")) as handle:
                 pid = int(handle.read().split()[0])
             assert helper.leases_on_deleted_files(collected(host, pid), lease_dir) == []
+
+
+def test_a_cluster_wide_lock_that_is_not_a_regular_file_stops_the_cleanup(lease_cluster, lease_dir, tmp_path):
+    """A symlink planted as the lock file (e.g. to a lease elsewhere) is never followed: the cleanup fails naming
+    it and the fix, and removes nothing."""
+    (name,) = _make(lease_cluster, lease_dir, ["/img/behind-a-planted-lock.img"])
+    os.symlink(os.path.join(lease_dir, name), os.path.join(lease_dir, CLEANUP_LOCK_NAME))
+    result = lease_cluster.a.call("_cleanup.run_cleanup", lease_dir, lock_dir=str(tmp_path))
+    assert result["error"] == "LeaseError", result
+    assert CLEANUP_LOCK_NAME in result["msg"] and "not a regular file" in result["msg"] and "remove it" \
+        in result["msg"], result["msg"]
+    assert os.path.isfile(os.path.join(lease_dir, name))
