@@ -201,8 +201,8 @@ class _ClusterLock:
                 raise self._busy()
             if code in DAEMON_DOWN_ERRNOS and os.path.lexists(self.path):
                 raise daemon_down_error(exc, action)
-            raise LeaseError("cannot %s: %s; if the file is not a valid lease (lease_info lists its state), remove "
-                             "it: the next cleanup creates it again" % (action, exc))
+            raise LeaseError("cannot %s: %s; if the file is not a valid lease (sanlock direct dump %s shows no "
+                             "resource), remove it: the next cleanup creates it again" % (action, exc, self.path))
         return self
 
     def _busy(self):
