@@ -392,3 +392,16 @@ def test_a_cluster_wide_lock_that_is_not_a_regular_file_stops_the_cleanup(lease_
     assert CLEANUP_LOCK_NAME in result["msg"] and "not a regular file" in result["msg"] and "remove it" \
         in result["msg"], result["msg"]
     assert os.path.isfile(os.path.join(lease_dir, name))
+
+
+def test_a_broken_cluster_wide_lock_file_stops_the_cleanup_with_the_fix(lease_cluster, lease_dir, tmp_path):
+    """A zero-filled lock file (not a lease: sanlock refuses it with -223) is never replaced behind another
+    cleanup's back: the cleanup fails naming the file and how to check and fix it, and removes nothing."""
+    (name,) = _make(lease_cluster, lease_dir, ["/img/behind-a-broken-lock.img"])
+    with open(os.path.join(lease_dir, CLEANUP_LOCK_NAME), "wb") as handle:
+        handle.write(b"\0" * 1048576)
+    result = lease_cluster.a.call("_cleanup.run_cleanup", lease_dir, lock_dir=str(tmp_path))
+    assert result["error"] == "LeaseError", result
+    assert "sanlock direct dump %s" % os.path.join(lease_dir, CLEANUP_LOCK_NAME) in result["msg"] \
+        and "remove it" in result["msg"], result["msg"]
+    assert os.path.isfile(os.path.join(lease_dir, name))
