@@ -14,11 +14,16 @@ that is not a regular file, invalid or uninitialised files, leases of another
 lockspace, leases named in keep (lease names or disk paths), leases whose file
 changed less than min_age seconds ago.
 
-One cleanup per lease directory and host at a time: run_cleanup takes an
-exclusive, non-blocking fcntl.flock on
+One cleanup per lease directory at a time, cluster-wide: run_cleanup takes
+an exclusive, non-blocking fcntl.flock on
 /run/autolease-sanlock-cleanup-<md5 of the real lease_dir path>.lock (lock_dir
-overrides /run); a second run fails at once with a LeaseError naming the
-holder's pid instead of waiting.
+overrides /run); a second run on the host fails at once with CleanupLockBusy
+naming the holder's pid instead of waiting. Then it holds the sanlock resource
+lease <lease_dir>/__AUTOLEASE_CLEANUP__ (created like any lease file, owned
+like the lockspace file) for the whole run, through its own registration: a
+cleanup on another host fails at once with CleanupLockBusy naming the host_id
+that holds it. If the holder dies, sanlock frees the lease as it frees any
+lease of a dead host. Check mode takes the host lock only and creates nothing.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -31,14 +36,29 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import threading
 import time
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _lockspace
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseDirError, LeaseError
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import OWN_FILES, is_lease_name, lease_name
-from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import require_joined
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import CleanupLockBusy, LeaseDirError, LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import (
+    CLEANUP_LOCK_FILE,
+    LOCKSPACE_NAME,
+    OWN_FILE_REASONS,
+    is_lease_name,
+    lease_name,
+)
+from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import (
+    DAEMON_DOWN_ERRNOS,
+    HELD_ERRNOS,
+    daemon_down_error,
+    get_sanlock,
+    not_joined_error,
+    require_joined,
+    sanlock_errno,
+)
 
 DEFAULT_WORKERS = 8  # sanlock's default max_worker_threads
 SANLOCK_CONF = "/etc/sanlock/sanlock.conf"
@@ -66,6 +86,7 @@ class CleanupResult:
         self.held = []
         self.kept = []
         self.skipped = []
+        self.cluster_lock = {"name": CLEANUP_LOCK_FILE, "created": False}
         self._lock = threading.Lock()
 
     def add(self, bucket, entry):
@@ -74,7 +95,7 @@ class CleanupResult:
 
     @property
     def changed(self):
-        return bool(self.removed)
+        return bool(self.removed or self.cluster_lock["created"])
 
     def as_dict(self):
         def by_name(items):
@@ -87,6 +108,7 @@ class CleanupResult:
             "held": by_name(self.held),
             "kept": by_name(self.kept),
             "skipped": by_name(self.skipped),
+            "cluster_lock": dict(self.cluster_lock),
             "counts": {
                 "removed": len(self.removed),
                 "held": len(self.held),
@@ -123,8 +145,8 @@ class _DirLock:
                 holder = "unknown"
             os.close(self.fd)
             self.fd = None
-            raise LeaseError("another lease cleanup of %s is running on this host (pid %s holds %s); wait for "
-                             "it to finish and run again" % (self.lease_dir, holder, self.path))
+            raise CleanupLockBusy("another lease cleanup of %s is running on this host (pid %s holds %s); wait "
+                                  "for it to finish and run again" % (self.lease_dir, holder, self.path))
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, ("%d\n" % os.getpid()).encode("ascii"), 0)
         return self
@@ -134,6 +156,73 @@ class _DirLock:
             os.ftruncate(self.fd, 0)
             os.close(self.fd)
             self.fd = None
+
+
+class _ClusterLock:
+    """The lease <lease_dir>/__AUTOLEASE_CLEANUP__, held through its own registration while the cleanup runs."""
+
+    def __init__(self, lease_dir, lockspace_file):
+        self.lease_dir = lease_dir
+        self.lockspace_file = lockspace_file
+        self.path = os.path.join(lease_dir, CLEANUP_LOCK_FILE)
+        self.disks = [(self.path, 0)]
+        self.sanlock = None
+        self.fd = None
+
+    def ensure(self, check_mode):
+        """Create the lock lease if missing (owned like the lockspace file); True if created (would be)."""
+        if os.path.lexists(self.path):
+            return False
+        if check_mode:
+            return True
+        st = os.stat(self.lockspace_file)
+        return _lease_file.create(self.lease_dir, CLEANUP_LOCK_FILE, st.st_uid, st.st_gid,
+                                  mode=st.st_mode & 0o660 or _lease_file.LEASE_MODE)
+
+    def __enter__(self):
+        sanlock = self.sanlock = get_sanlock()
+        action = "take the cluster-wide cleanup lock %s" % self.path
+        try:
+            regular = stat.S_ISREG(os.lstat(self.path).st_mode)
+        except OSError as exc:
+            raise LeaseError("cannot %s: %s; run the cleanup again (it creates the file)" % (action, exc.strerror))
+        if not regular:
+            raise LeaseError("cannot %s: it is not a regular file (a symlink or another kind of file); remove it "
+                             "and run the cleanup again (it creates the file)" % action)
+        try:
+            self.fd = sanlock.register()
+            sanlock.acquire(LOCKSPACE_NAME.encode(), CLEANUP_LOCK_FILE.encode(), self.disks, slkfd=self.fd)
+        except sanlock.SanlockException as exc:
+            self._close()
+            code = sanlock_errno(exc)
+            if code == errno.ENOSPC:
+                raise not_joined_error(self.lockspace_file, action)
+            if code in HELD_ERRNOS:
+                raise self._busy()
+            if code in DAEMON_DOWN_ERRNOS and os.path.lexists(self.path):
+                raise daemon_down_error(exc, action)
+            raise LeaseError("cannot %s: %s; if the file is not a valid lease (sanlock direct dump %s shows no "
+                             "resource), remove it: the next cleanup creates it again" % (action, exc, self.path))
+        return self
+
+    def _busy(self):
+        owners = [owner.host_id for owner in _lease_file.inspect(self.path).owners]
+        holder = "host_id %s" % ", ".join(str(h) for h in owners) if owners else "a host whose host_id cannot be read"
+        return CleanupLockBusy("another lease cleanup of %s holds the cluster-wide cleanup lock %s (%s); only one "
+                               "cleanup runs at a time on the shared storage: wait for it to finish and run again"
+                               % (self.lease_dir, self.path, holder))
+
+    def _close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __exit__(self, *exc_info):
+        try:
+            self.sanlock.release(LOCKSPACE_NAME.encode(), CLEANUP_LOCK_FILE.encode(), self.disks, slkfd=self.fd)
+        except self.sanlock.SanlockException:
+            pass  # closing the registration below releases it as well
+        self._close()
 
 
 def _keep_names(keep):
@@ -164,8 +253,8 @@ def classify(lease_dir, keep=(), min_age=0, only=None, now=None):
     for entry in entries:
         if only is not None and entry not in only:
             continue
-        if entry in OWN_FILES:
-            decided.append(("skipped", {"name": entry, "reason": "autolease.sanlock host_id registry"}))
+        if entry in OWN_FILE_REASONS:
+            decided.append(("skipped", {"name": entry, "reason": OWN_FILE_REASONS[entry]}))
             continue
         info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now, max_host_id=max_host_id)
         if info.kind == "lockspace":
@@ -182,7 +271,8 @@ def classify(lease_dir, keep=(), min_age=0, only=None, now=None):
     return candidates, decided
 
 
-def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, only=None, lock_dir=None):
+def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, only=None, lock_dir=None,
+                _race_hook=None):
     """Remove unused leases from lease_dir; returns a CleanupResult.
 
     keep: lease names or disk paths never to remove. min_age: seconds since
@@ -191,6 +281,7 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
     check_mode: read owners from disk, acquire and delete nothing; a lease
     with any owner recorded on disk counts as held (even if that host died).
     only: restrict to these file names (the lease module's state=absent).
+    _race_hook: tests only, see _lease_file.Remover.
     """
     check_lease_dir(lease_dir)
     if min_age is None or min_age < 0:
@@ -210,10 +301,12 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
     result = CleanupResult(lease_dir, check_mode)
     with _DirLock(lease_dir, lock_dir):
         require_joined(lockspace_file, "clean up leases in %s" % lease_dir)
-        candidates, decided = classify(lease_dir, keep=keep, min_age=min_age, only=only)
-        for bucket, entry in decided:
-            result.add(bucket, entry)
+        cluster_lock = _ClusterLock(lease_dir, lockspace_file)
+        result.cluster_lock["created"] = cluster_lock.ensure(check_mode)
         if check_mode:
+            candidates, decided = classify(lease_dir, keep=keep, min_age=min_age, only=only)
+            for bucket, entry in decided:
+                result.add(bucket, entry)
             for info in candidates:
                 if info.owners:
                     result.add("held", {"name": info.name, "owners": _owners_dict(info.owners),
@@ -221,12 +314,16 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
                 else:
                     result.add("removed", info.name)
             return result
-        _remove_all(candidates, result, lockspace_file, min(workers, max(1, len(candidates))),
-                    _lockspace.max_used_host_id(lockspace_file))
+        with cluster_lock:
+            candidates, decided = classify(lease_dir, keep=keep, min_age=min_age, only=only)
+            for bucket, entry in decided:
+                result.add(bucket, entry)
+            _remove_all(candidates, result, lockspace_file, min(workers, max(1, len(candidates))),
+                        _lockspace.max_used_host_id(lockspace_file), _race_hook)
     return result
 
 
-def _remove_all(candidates, result, lockspace_file, workers, max_host_id):
+def _remove_all(candidates, result, lockspace_file, workers, max_host_id, race_hook=None):
     queue = collections.deque(candidates)
     queue_lock = threading.Lock()
     errors = []
@@ -251,7 +348,7 @@ def _remove_all(candidates, result, lockspace_file, workers, max_host_id):
         finally:
             remover.close()
 
-    removers = [_lease_file.Remover(lockspace_file) for dummy in range(workers)]
+    removers = [_lease_file.Remover(lockspace_file, race_hook) for dummy in range(workers)]
     threads = [threading.Thread(target=work, args=(remover,)) for remover in removers[1:]]
     for thread in threads:
         thread.start()

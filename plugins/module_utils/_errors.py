@@ -22,6 +22,10 @@ class LeaseError(AutoleaseError):
     """A lease or lockspace file could not be read, created or removed."""
 
 
+class CleanupLockBusy(LeaseError):
+    """Another lease cleanup runs (on this host, or anywhere in the cluster)."""
+
+
 class LeaseDirError(LeaseError):
     """The lease directory is missing, not a directory or not writable."""
 

@@ -21,6 +21,10 @@ import struct
 
 DELTA_MAGIC = 0x12212010
 PAXOS_MAGIC = 0x06152010
+# sanlock's own magic of a cleared resource lease (what write_resource with the
+# clear flag writes): sanlock refuses to acquire it with SANLK_LEADER_MAGIC
+# (-223, "Lease does not exist on storage") and never writes over it on release.
+PAXOS_CLEAR_MAGIC = 0x11282016
 SECTOR = 512
 ALIGN = 1048576
 MBLOCK_OFFSET = 128  # mode block inside a host's dblock sector
@@ -75,6 +79,17 @@ def parse(sector):
         checksum=checksum, io_timeout=io_timeout,
         checksum_ok=crc32c(sector[:CHECKSUM_LEN]) == checksum,
     )
+
+
+def cleared(sector):
+    """The leader sector (bytes, its full sector size) with the magic of a cleared lease, checksum updated.
+
+    Everything else is kept, so a cleared record still says which lease it was.
+    """
+    data = bytearray(sector)
+    struct.pack_into("<I", data, 0, PAXOS_CLEAR_MAGIC)
+    struct.pack_into("<I", data, CHECKSUM_LEN, crc32c(bytes(data[:CHECKSUM_LEN])))
+    return bytes(data)
 
 
 def problem(leader, data, magic):

@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import collections
 import errno
+import itertools
 import os
 import stat
 import struct
@@ -146,14 +147,14 @@ def _resource_writer(name):
     return initialise
 
 
-def create(lease_dir, name, uid=-1, gid=-1, repair=False):
+def create(lease_dir, name, uid=-1, gid=-1, repair=False, mode=LEASE_MODE):
     """Create (or with repair=True, replace) <lease_dir>/<name> as an initialised lease.
 
     Returns True if this call put the file in place; False if another writer
     created it first (creation never replaces an existing file).
     """
     path = os.path.join(lease_dir, name)
-    tmp = _atomic_file.build(path, _resource_writer(name), uid, gid, LEASE_MODE)
+    tmp = _atomic_file.build(path, _resource_writer(name), uid, gid, mode)
     if repair:
         _atomic_file.replace(tmp, path)
         return True
@@ -163,13 +164,48 @@ def create(lease_dir, name, uid=-1, gid=-1, repair=False):
 class Remover:
     """Safe removal through the local daemon with one registration (one per thread).
 
-    acquire -> unlink while holding -> release. A lease that cannot be
-    acquired is never deleted.
+    A lease that cannot be acquired is never deleted. The file deleted is
+    provably the one acquired, and no daemon can acquire it once deleted:
+
+    1. hard-link the lease file to a private name next to it and open it
+       there: the daemon's acquire and release then reach this inode, and no
+       other, whatever happens to the public path meanwhile;
+    2. acquire the lease through the private name;
+    3. check that the public path still names the inode acquired (a file
+       put there since, by another cleanup and a VM start, is left alone);
+    4. while holding, clear the paxos leader of that inode (sanlock's own
+       cleared-lease magic, written through our fd and fsync'd);
+    5. unlink the public path; 6. release; 7. unlink the private name.
+
+    Why step 4: a daemon on another host that opened the path before the
+    unlink reaches the deleted inode. Without step 4 the deleted file keeps
+    a valid leader owned by this host's generation; once that generation is
+    gone (daemon restart, host death) such a daemon could take the deleted
+    file while the next VM start elsewhere creates a new one: two writers of
+    one disk. With the leader cleared, every acquire of the deleted inode
+    fails with SANLK_LEADER_MAGIC (-223).
+
+    What sanlock does with it (read in sanlock 3.8's paxos_lease.c and
+    resource.c): acquire and release both read the leader first, and
+    verify_leader answers SANLK_LEADER_MAGIC for the cleared magic before
+    looking at anything else; paxos_lease_release then returns that error
+    without writing, so the cleared record is never replaced by a valid
+    one. The daemon frees the resource in memory whatever the on-disk
+    release returns (only an i/o timeout keeps it for a retry), so release
+    errors after a removal are expected and ignored. The release opens the
+    disk by the path given at acquire: through the public path it would
+    write this host's dblock into whatever file is there by then (a file
+    re-created at the path: seen to make the next acquire of it fail with
+    -245); step 1 keeps it on the inode acquired. If the unlink fails, the
+    original leader is written back before the release.
     """
 
-    def __init__(self, lockspace_file):
+    _serial = itertools.count()
+
+    def __init__(self, lockspace_file, race_hook=None):
         self.sanlock = get_sanlock()
         self.lockspace_file = lockspace_file
+        self._race_hook = race_hook  # tests only: race_hook(stage, lease) at "acquired" and "unlinked"
         try:
             self.fd = self.sanlock.register()
         except self.sanlock.SanlockException as exc:
@@ -184,11 +220,31 @@ class Remover:
 
     def remove(self, lease):
         """Return ("removed", None), ("held", reason) or ("skipped", reason)."""
-        sanlock = self.sanlock
-        disks = [(lease.path, 0)]
-        resource = lease.name.encode()
+        # a temporary name of _atomic_file's form: never taken for a lease
+        private = os.path.join(os.path.dirname(lease.path), ".%s.removing-%d-%d.tmp"
+                               % (lease.name, os.getpid(), next(self._serial)))
         try:
-            sanlock.acquire(LOCKSPACE_NAME.encode(), resource, disks, slkfd=self.fd)
+            os.link(lease.path, private, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return "skipped", "vanished before removal"
+            return "skipped", "cannot link it to %s for the removal (%s)" % (private, exc.strerror)
+        try:
+            fd = os.open(private, os.O_RDWR | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            _unlink_quietly(private)
+            return "skipped", "cannot open (%s)" % exc.strerror
+        try:
+            return self._remove_linked(lease, private, fd)
+        finally:
+            os.close(fd)
+            _unlink_quietly(private)
+
+    def _acquire(self, lease, disks):
+        """None when acquired, else the (outcome, reason) to return."""
+        sanlock = self.sanlock
+        try:
+            sanlock.acquire(LOCKSPACE_NAME.encode(), lease.name.encode(), disks, slkfd=self.fd)
         except sanlock.SanlockException as exc:
             code = sanlock_errno(exc)
             if code == errno.ENOSPC:
@@ -204,17 +260,89 @@ class Remover:
             if code in HELD_ERRNOS:
                 return "held", "held (%s)" % exc.args[1] if len(exc.args) > 1 else "held"
             return "skipped", "cannot acquire (%s)" % (exc,)
-        removed, reason = True, None
+        return None
+
+    def _release(self, lease, disks):
+        """Release; the SanlockException or None (the daemon drops the resource either way)."""
         try:
-            os.unlink(lease.path)
+            self.sanlock.release(LOCKSPACE_NAME.encode(), lease.name.encode(), disks, slkfd=self.fd)
+        except self.sanlock.SanlockException as exc:
+            return exc
+        return None
+
+    def _remove_linked(self, lease, private, fd):
+        disks = [(private, 0)]
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return "skipped", "not a regular file"
+        refused = self._acquire(lease, disks)
+        if refused:
+            return refused
+        if self._race_hook:
+            self._race_hook("acquired", lease)
+        leader = _leader_record.parse(os.pread(fd, _leader_record.SECTOR, 0))
+        if leader is None or leader.magic != _leader_record.PAXOS_MAGIC or leader.resource_name != lease.name \
+                or leader.sector_size not in (512, 4096):
+            self._release(lease, disks)
+            return "skipped", "not the lease %s any more" % lease.name
+        original = os.pread(fd, leader.sector_size, 0)
+        names = os.fstat(fd).st_nlink
+        try:
+            now = os.lstat(lease.path)
+            at_path = (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+        except OSError:
+            at_path = False
+        if names != (2 if at_path else 1):
+            # another hard link (not ours) names this inode: deleting our names would not delete the lease
+            self._release(lease, disks)
+            return "skipped", "has %d hard links besides the cleanup's own" % (names - 1)
+        try:
+            _write_sector(fd, _leader_record.cleared(original))
         except OSError as exc:
-            removed = exc.errno == errno.ENOENT
-            reason = "cannot delete while holding it: %s" % exc.strerror
+            reason = "cannot clear its leader while holding it: %s" % exc.strerror
+            return "skipped", self._restore(lease, disks, fd, original, reason)
+        if at_path:
+            try:
+                os.unlink(lease.path)
+            except OSError as exc:
+                reason = "cannot delete while holding it: %s" % exc.strerror
+                return "skipped", self._restore(lease, disks, fd, original, reason)
+        if self._race_hook:
+            self._race_hook("unlinked", lease)
+        self._release(lease, disks)
+        if not at_path:
+            # Someone removed the file we acquired (and maybe put a new one at the path): the new file
+            # is left alone; the old inode, cleared above, goes with our private name.
+            return "skipped", "replaced during removal: the file at the path is not the one acquired"
+        return "removed", None
+
+    def _restore(self, lease, disks, fd, original, reason):
+        """Write the original leader back (still holding the lease), release; the skip reason."""
         try:
-            sanlock.release(LOCKSPACE_NAME.encode(), resource, disks, slkfd=self.fd)
-        except sanlock.SanlockException as exc:
-            if sanlock_errno(exc) != errno.ENOENT and not removed:
-                reason = "%s; release failed: %s" % (reason, exc)
-        if removed:
-            return "removed", None
-        return "skipped", reason
+            _write_sector(fd, original)
+        except OSError as exc:
+            reason = "%s; writing its leader back failed: %s (acquiring it fails with -223 until the file is " \
+                     "removed)" % (reason, exc.strerror)
+        failed = self._release(lease, disks)
+        if failed is not None:
+            reason = "%s; release failed: %s" % (reason, failed)
+        return reason
+
+
+def _write_sector(fd, data):
+    """Write the leader sector at offset 0 and make it durable before anything else happens.
+
+    Buffered write plus fsync: on NFS the fsync puts it on the server, where
+    the daemons of other hosts read with O_DIRECT; locally their O_DIRECT
+    reads see the written page.
+    """
+    if os.pwrite(fd, data, 0) != len(data):
+        raise OSError(errno.EIO, "short write of the leader sector")
+    os.fsync(fd)
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -21,12 +21,21 @@ MAX_HOST_ID = 2000
 
 # Files the collection itself keeps in the lease directory: the host_id
 # registry and its lock, in a root-owned subdirectory REGISTRY_DIR (older
-# releases kept both directly in the lease directory). They are not leases,
-# and not invalid entries either.
+# releases kept both directly in the lease directory), and the cleanup's
+# cluster-wide lock (a sanlock resource lease of the lockspace, held by the one
+# cleanup that runs). They are neither disk leases (never orphans, never
+# removed) nor invalid entries.
 REGISTRY_DIR = "autolease.sanlock"
 REGISTRY_FILE = "autolease-host-ids.json"
 REGISTRY_LOCK_FILE = ".autolease-host-ids.lock"
-OWN_FILES = frozenset((REGISTRY_DIR, REGISTRY_FILE, REGISTRY_LOCK_FILE))
+CLEANUP_LOCK_FILE = "__AUTOLEASE_CLEANUP__"
+OWN_FILE_REASONS = {
+    REGISTRY_DIR: "autolease.sanlock host_id registry",
+    REGISTRY_FILE: "autolease.sanlock host_id registry",
+    REGISTRY_LOCK_FILE: "autolease.sanlock host_id registry",
+    CLEANUP_LOCK_FILE: "autolease.sanlock cluster-wide cleanup lock",
+}
+OWN_FILES = frozenset(OWN_FILE_REASONS)
 
 
 def lease_name(disk_path):

@@ -16,6 +16,9 @@ description:
   - Removes lease files in O(lease_dir) that no host holds. Each candidate is acquired through the local sanlock
     daemon, deleted while held, then released; a lease that cannot be acquired (held by this or any other host)
     is never deleted.
+  - The file deleted is the one acquired (a file put at the path meanwhile is left alone), and its lease is
+    cleared on storage before the delete, so a sanlock daemon that opened it earlier cannot acquire the deleted
+    file (it gets C(Lease does not exist on storage)).
   - Candidates are regular files directly in O(lease_dir) that are initialised leases of the lockspace
     C(__LIBVIRT__DISKS__) whose resource name is the file name.
   - Never deleted, and reported in RV(skipped) with the reason, or RV(kept) - the lockspace file, symlinks,
@@ -24,6 +27,10 @@ description:
   - Several workers, each with its own sanlock registration, remove leases in parallel.
   - One cleanup per lease directory and host at a time - an exclusive lock on
     C(/run/autolease-sanlock-cleanup-<md5 of lease_dir>.lock); a second run fails at once naming the pid of the first.
+  - One cleanup per lease directory in the whole cluster at a time - the cleanup holds the sanlock lease
+    C(<lease_dir>/__AUTOLEASE_CLEANUP__) (created on the first run, owned like the lockspace file) while it runs;
+    a cleanup on another host fails at once naming the host_id that holds it. The file is the collection's own -
+    never removed, never reported as a lease or an invalid entry.
   - libvirt releases the leases of paused and migrating domains, so such a lease looks unused; use O(min_age) or
     O(keep) around migrations.
 author:
@@ -36,7 +43,8 @@ attributes:
     support: full
     details:
       - Reads the owners recorded on disk and acquires nothing. A lease with any owner recorded (even a host that
-        died since) is reported as held; everything else as would-be removed.
+        died since) is reported as held; everything else as would-be removed. Does not create the cluster-wide
+        lock file; RV(cluster_lock.created) says it would.
   diff_mode:
     support: full
     details:
@@ -110,6 +118,21 @@ skipped:
   returned: always
   type: list
   elements: dict
+cluster_lock:
+  description: The cluster-wide cleanup lock lease in O(lease_dir) and whether this run created it (in check mode -
+    would create it).
+  returned: always
+  type: dict
+  sample: {name: __AUTOLEASE_CLEANUP__, created: false}
+  contains:
+    name:
+      description: File name of the lock lease in O(lease_dir).
+      type: str
+      returned: always
+    created:
+      description: Whether this run created the file (in check mode - would create it).
+      type: bool
+      returned: always
 counts:
   description: Number of entries in each list.
   returned: always

@@ -35,7 +35,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _common  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file  # noqa: E402
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name  # noqa: E402
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import OWN_FILES, lease_name  # noqa: E402
 
 CHUNK = 1500  # names per child-process call (one argv string stays below 128 KiB)
 
@@ -48,7 +48,7 @@ def _create(host, lease_dir, names):
 
 
 def _leases(lease_dir):
-    return set(os.listdir(lease_dir)) - {_common.LS}
+    return set(os.listdir(lease_dir)) - {_common.LS} - OWN_FILES
 
 
 def _refill(template, lease_dir):
@@ -114,7 +114,8 @@ def cleanup(sizes=(1000, 5000), held=20):
                 "ours_unused_left": len(ours_left - set(held_names)),
                 "stock_pass_fail": [passed, failed],
                 "ours_counts": counts,
-                "ours_skipped": [s for s in out["ok"]["skipped"] if s["name"] != _common.LS],
+                "ours_skipped": [s for s in out["ok"]["skipped"] if s["name"] != _common.LS
+                                 and s["name"] not in OWN_FILES],
             }
             assert checks["stock_held_deleted"] == 0 and checks["ours_held_deleted"] == 0, checks
             assert counts["held"] == held, checks

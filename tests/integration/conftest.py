@@ -13,6 +13,7 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "lab"))
+sys.path.insert(1, str(REPO / "tests"))  # helper modules: deleted_leases
 
 import lab as labmod  # noqa: E402  pylint: disable=wrong-import-position
 from lab import ansible_env  # noqa: E402  pylint: disable=wrong-import-position

@@ -10,7 +10,8 @@ at the same path: to sanlock one disk, see tests/lab/README.md); every host
 defines one tiny VM per disk. For CHAOS_ROUNDS rounds (default 5), stopping
 early once CHAOS_SECONDS (default 180) have passed, all at once, in threads:
 - every host runs the collection's cleanup (the cron script, --min-age 0:
-  as aggressive as it can be);
+  as aggressive as it can be); one at a time runs, the others are refused
+  naming the cluster-wide cleanup lock (counted as cleanup_refusals);
 - each host applies a random life-cycle step to one random VM of its own
   (start, destroy, pause, resume);
 - a pair of hosts races to start the VMs of the same, currently unused disk.
@@ -22,7 +23,10 @@ Invariants, checked every round:
 - no disk used by two running VMs (across hosts);
 - of each race, at most one start succeeds;
 - every refused start or resume is refused with the lease error (sanlock's
-  "Failed to acquire lock"); every other command succeeds.
+  "Failed to acquire lock"); every other command succeeds;
+- no sanlock daemon holds, or has open, a lease file that was deleted
+  (tests/deleted_leases.py: held resources whose file is gone, /proc fd
+  links marked deleted).
 
 Paused VMs: libvirt releases a domain's leases while it is paused, so a
 paused VM's lease looks unused and the cleanup may remove it; libvirt
@@ -42,6 +46,7 @@ import time
 
 import pytest
 
+import deleted_leases  # tests/deleted_leases.py, on sys.path through tests/integration/conftest.py
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
 
 pytestmark = pytest.mark.lab
@@ -53,6 +58,7 @@ ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "5"))
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "180"))
 LEASE_ERROR = "Failed to acquire lock"
 CLEANUP = "/usr/local/sbin/autolease-sanlock-cleanup --lease-dir %s --min-age 0 --json" % LEASE_DIR
+CLUSTER_LOCK_REFUSAL = "holds the cluster-wide cleanup lock"
 
 
 def _disk(i):
@@ -106,7 +112,8 @@ def _running(states):
 
 class Counts(dict):
     def __init__(self):
-        super().__init__(starts=0, refusals=0, pauses=0, resumes=0, stops=0, races=0, cleanups=0, removed=0)
+        super().__init__(starts=0, refusals=0, pauses=0, resumes=0, stops=0, races=0, cleanups=0,
+                         cleanup_refusals=0, removed=0)
         self.lock = threading.Lock()
 
     def add(self, key, n=1):
@@ -133,6 +140,9 @@ def test_cleanups_racing_vm_life_cycles_lose_no_lease(chaos_lab):
 
         def cleanup(host):
             res = lab.run(host, CLEANUP, check=False)
+            if res.returncode and CLUSTER_LOCK_REFUSAL in res.stderr:
+                counts.add("cleanup_refusals")  # another host's cleanup runs: one at a time, cluster-wide
+                return
             if res.returncode:
                 failures.append("cleanup on %s failed: %s %s" % (host, res.stdout[-800:], res.stderr[-800:]))
                 return
@@ -215,7 +225,13 @@ def test_cleanups_racing_vm_life_cycles_lose_no_lease(chaos_lab):
                 if name in names:
                     failures.append("round %d: cleanup on %s removed lease %s of %s, running all round"
                                     % (rounds, cleaner, name, _vm(host, i)))
+        for host in lab.hosts:
+            views = lab.run(host, deleted_leases.COLLECT.format(lease_dir=LEASE_DIR), check=False).stdout
+            for path in deleted_leases.leases_on_deleted_files(views, LEASE_DIR):
+                failures.append("round %d: sanlock on %s holds or has open the deleted lease file %s"
+                                % (rounds, host, path))
         assert not failures, "\n".join(failures)
     print("\nchaos: %d rounds on %s: %s" % (rounds, ", ".join(lab.hosts), json.dumps(dict(counts))))
-    assert rounds >= 1 and counts["cleanups"] == rounds * len(lab.hosts)
+    assert rounds >= 1 and counts["cleanups"] + counts["cleanup_refusals"] == rounds * len(lab.hosts)
+    assert counts["cleanups"] >= rounds  # of the cleanups started together, one ran
     assert counts["starts"] > 0

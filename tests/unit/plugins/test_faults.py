@@ -170,7 +170,8 @@ def test_odd_entries_are_skipped_with_reasons_and_kept(lease_cluster, lease_dir,
     for name, reason in entries.items():
         assert reason in skipped.get(name, ""), (name, skipped)
     assert [h["name"] for h in result["held"]] == [held] and result["removed"] == []
-    assert after == before
+    assert result["cluster_lock"]["created"] is True  # the one file the cleanup adds: its cluster-wide lock
+    assert {k: v for k, v in after.items() if k != "__AUTOLEASE_CLEANUP__"} == before
     assert (outside / "precious.img").read_bytes() == b"data" * 1024
 
 
@@ -238,12 +239,12 @@ def test_two_cleanups_at_once_on_one_host(lease_cluster, lease_dir, tmp_path):
     assert first.returncode == 0, err
     # the first run held the lock for its whole run: the second was refused naming the holder, removed nothing
     assert still_running_when_refused, second
-    assert second["error"] == "LeaseError" and "another lease cleanup" in second["msg"] \
+    assert second["error"] == "CleanupLockBusy" and "another lease cleanup" in second["msg"] \
         and "pid %d" % first.pid in second["msg"], second
     import json
     done = json.loads(out)
     assert done["counts"]["removed"] == 598 and sorted(h["name"] for h in done["held"]) == sorted(names[:2])
-    assert sorted(os.listdir(lease_dir)) == sorted([LS] + names[:2])
+    assert sorted(os.listdir(lease_dir)) == sorted([LS, "__AUTOLEASE_CLEANUP__"] + names[:2])
     time.sleep(0)  # nothing else: the held leases were never deleted
 
 

@@ -63,4 +63,4 @@ def test_absent_removes_only_named_unheld_leases(lease_cluster, lease_dir):
             assert result["removed"] == [gone] and [h["name"] for h in result["held"]] == [held]
         again = lease_cluster.a.call("_lease_set.ensure_absent", lease_dir, [gone], check_mode=False)["ok"]
         assert again["removed"] == [] and again["changed"] is False
-    assert sorted(os.listdir(lease_dir)) == sorted(["__LIBVIRT__DISKS__", held, other])
+    assert sorted(os.listdir(lease_dir)) == sorted(["__LIBVIRT__DISKS__", "__AUTOLEASE_CLEANUP__", held, other])

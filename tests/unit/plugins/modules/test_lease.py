@@ -53,7 +53,7 @@ def test_present_four_ways_then_absent_four_ways(lease_cluster, lease_dir):
         for check_mode in (True, False):
             again = lease_cluster.a.module("lease", absent, check=check_mode)
             assert again["changed"] is False and again["removed"] == []
-    assert sorted(os.listdir(lease_dir)) == sorted([held, "__LIBVIRT__DISKS__"])
+    assert sorted(os.listdir(lease_dir)) == sorted([held, "__LIBVIRT__DISKS__", "__AUTOLEASE_CLEANUP__"])
 
 
 def test_failures_name_the_problem(lease_cluster, lease_dir, tmp_path):

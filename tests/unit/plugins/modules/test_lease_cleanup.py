@@ -33,15 +33,19 @@ def test_cleanup_four_ways_through_ansible(lease_cluster, lease_dir):
         check = _adhoc(lease_cluster.a, args, check=True)
         assert check["changed"] is True and check["removed"] == [names[1]], check
         assert check["diff"]["before"]["leases"] == [names[1]]
+        assert check["cluster_lock"] == {"name": "__AUTOLEASE_CLEANUP__", "created": True}  # would create it
         assert os.path.exists(os.path.join(lease_dir, names[1]))
+        assert not os.path.exists(os.path.join(lease_dir, "__AUTOLEASE_CLEANUP__"))
         real = _adhoc(lease_cluster.a, args)
         assert real["changed"] is True and real["removed"] == [names[1]]
+        assert real["cluster_lock"] == {"name": "__AUTOLEASE_CLEANUP__", "created": True}
         assert [h["name"] for h in real["held"]] == [held] and real["kept"][0]["name"] == names[2]
         assert not os.path.exists(os.path.join(lease_dir, names[1]))
         for check_mode in (True, False):
             again = _adhoc(lease_cluster.a, args, check=check_mode)
             assert again["changed"] is False and again["removed"] == []
-    assert sorted(os.listdir(lease_dir)) == sorted(["__LIBVIRT__DISKS__", held, names[2]])
+            assert again["cluster_lock"] == {"name": "__AUTOLEASE_CLEANUP__", "created": False}
+    assert sorted(os.listdir(lease_dir)) == sorted(["__LIBVIRT__DISKS__", "__AUTOLEASE_CLEANUP__", held, names[2]])
 
 
 def test_not_joined_fails_with_the_join_command(lease_cluster, lease_dir):

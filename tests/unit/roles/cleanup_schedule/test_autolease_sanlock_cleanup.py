@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME, lease_name
+from ansible_collections.autolease.sanlock.plugins.module_utils._names import CLEANUP_LOCK_FILE, LOCKSPACE_NAME, lease_name
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 COLLECTIONS = REPO / ".cache" / "collections"
@@ -250,7 +250,8 @@ def test_job_cleans_a_lease_dir_with_percent_and_keeps_a_path_with_percent(daemo
     assert res["rc"] == 0, res
     summary = json.loads(res["stdout"])
     assert summary["counts"]["removed"] == 1 and summary["counts"]["kept"] == 1, summary
-    assert sorted(os.listdir(lease_dir)) == sorted([LOCKSPACE_NAME, kept])
+    # the cleanup's cluster-wide lock (a lease of the collection's own) stays beside the lockspace
+    assert sorted(os.listdir(lease_dir)) == sorted([LOCKSPACE_NAME, kept, CLEANUP_LOCK_FILE])
     os.unlink(os.path.join(lease_dir, kept))
 
 
