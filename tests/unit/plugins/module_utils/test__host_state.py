@@ -164,9 +164,9 @@ def test_mounts_escaped_non_ascii_mount_point(tmp_path):
     # UTF-8 included, are written as they are. Unescaping must keep "é" intact.
     info = tmp_path / "mountinfo"
     info.write_bytes("50 27 0:50 / /mnt/dé\\040x rw - tmpfs tmpfs rw\n".encode("utf-8"))
-    assert mounts(["/mnt/dé x"], mountinfo=str(info), read_underneath=lambda path: None) == {"/mnt/dé x": {"source": "tmpfs", "fstype": "tmpfs",
-                                                                        "options": "rw", "root": "/",
-                                                                        "underneath": None}}
+    found = mounts(["/mnt/dé x"], mountinfo=str(info), read_underneath=lambda path: None)
+    assert found == {"/mnt/dé x": {"source": "tmpfs", "fstype": "tmpfs", "options": "rw", "root": "/",
+                                   "underneath": None}}
 
 
 def test_mounts_unreadable_mountinfo_is_none(tmp_path):

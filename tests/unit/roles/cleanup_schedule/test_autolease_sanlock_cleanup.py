@@ -211,7 +211,7 @@ def _state_recording(tmp_path, designated_host):
     ("", {"cleanup_schedule_host": "kvm02"}, "kvm02", None),
 ])
 def test_moving_the_job_away_from_a_host_outside_the_play_is_refused(tmp_path, recorded, extra, limit,
-                                                                      left_behind):
+                                                                     left_behind):
     """The settings record the designated host: a move under --limit that would leave its job behind fails."""
     config = str(tmp_path / "etc" / "cleanup.json")
     extra = dict(extra, __cleanup_schedule_config_file=config,
