@@ -57,6 +57,92 @@ TABLE = [
     ("cleanups on every host while VMs start, stop, pause, resume and hosts race for one disk",
      "no running VM's lease removed or unheld; no disk in two running VMs; at most one racer wins; every "
      "refusal is the lease error", ["tests/integration/test_chaos.py::test_cleanups_racing_vm_life_cycles_lose_no_lease"]),
+    # issue 11: protection silently lost
+    ("libvirtd started before the lease storage was mounted (boot order)", "the libvirt daemon cannot start while "
+     "the storage is not mounted (RequiresMountsFor drop-in); the directory under the mount is root:root 0000, "
+     "stays empty, and is repaired on re-runs",
+     ["tests/integration/test_boot_order_lab.py::test_libvirtd_does_not_start_without_the_lease_storage",
+      "tests/unit/plugins/module_utils/test__host_state.py::test_mounts_read_the_directory_under_the_mount_without_touching_it"]),
+    ("a VM on a local lockspace hidden under the mounted storage (joined before the mount)", "the join is not "
+     "verified by content (the file at the path lacks the daemon's latest renewal): site.yml fails naming the host "
+     "and the fix, the audit reports it; with no VM left the next run leaves the hidden lockspace and rejoins",
+     ["tests/integration/test_boot_order_lab.py::test_a_vm_on_a_hidden_local_lockspace_fails_the_rollout_and_the_audit",
+      "tests/unit/plugins/module_utils/test__join_proof.py::test_a_join_whose_file_was_replaced_under_the_daemon_is_not_verified"]),
+    ("stale join of the lockspace (hidden file, old lease_dir or host_id)", "left only when no lease is held in it "
+     "(check mode reports it); with leases held it fails naming the join and the fix, and leaves nothing",
+     ["tests/unit/plugins/module_utils/test__join_proof.py::test_lockspace_leave_leaves_a_stale_join_check_mode_first",
+      "tests/unit/plugins/module_utils/test__join_proof.py::test_lockspace_leave_refuses_while_a_lease_is_held_and_leaves_nothing"]),
+    ("cleanup: another host's daemon opened a lease file before the cleanup deleted it",
+     "the lease is cleared on storage while held, before the delete: acquiring the deleted file fails with -223 "
+     "(Lease does not exist on storage), also after the cleanup host's daemon restarts",
+     ["tests/unit/plugins/module_utils/test__cleanup.py::test_a_daemon_that_opened_the_lease_before_the_unlink_cannot_acquire_the_deleted_file"]),
+    ("cleanup: the lease file is replaced at its path while the cleanup holds the old one",
+     "the new file is not deleted (skipped: replaced during removal) and stays a valid free lease",
+     ["tests/unit/plugins/module_utils/test__cleanup.py::test_a_lease_file_replaced_while_the_cleanup_holds_the_old_one_is_not_deleted"]),
+    ("cleanup: two cleanups on two hosts at once (cron plus an ad hoc run)",
+     "the second fails at once naming the cluster-wide cleanup lock and the host_id holding it; no lease lost",
+     ["tests/unit/plugins/module_utils/test__cleanup.py::test_a_second_cleanup_on_another_host_fails_naming_the_cluster_wide_lock",
+      "tests/integration/test_chaos.py::test_cleanups_racing_vm_life_cycles_lose_no_lease"]),
+    ("cleanup: the cluster-wide lock file __AUTOLEASE_CLEANUP__",
+     "check mode creates nothing; never removed, never listed as a lease, orphan or invalid entry; a symlink or "
+     "broken file there stops the cleanup naming it and the fix",
+     ["tests/unit/plugins/module_utils/test__cleanup.py::test_the_cluster_wide_cleanup_lock_is_the_collections_own_file",
+      "tests/unit/plugins/module_utils/test__cleanup.py::test_a_cluster_wide_lock_that_is_not_a_regular_file_stops_the_cleanup",
+      "tests/unit/plugins/module_utils/test__cleanup.py::test_a_broken_cluster_wide_lock_file_stops_the_cleanup_with_the_fix"]),
+    ("cleanup racing VM life cycles: leases on deleted files",
+     "no sanlock daemon holds, or has open, a deleted lease file after any round",
+     ["tests/unit/plugins/module_utils/test__cleanup.py::test_the_deleted_lease_check_finds_leases_on_deleted_files",
+      "tests/integration/test_chaos.py::test_cleanups_racing_vm_life_cycles_lose_no_lease"]),
+    ("cleanup_schedule under site.yml --limit on another host", "the cleanup host comes from the inventory group "
+     "(first host, sorted), not from the play: exactly one host has the cron job",
+     ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_designated_host_is_the_same_under_limit",
+      "tests/integration/test_roles_lab.py::test_a_limited_run_on_another_host_leaves_one_cleaner"]),
+    ("cleanup_schedule_host moved while the old host is outside the play (--limit)", "fails before any change, "
+     "naming the old host (recorded in /etc/autolease-sanlock/cleanup.json) and the fix",
+     ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_moving_the_job_away_from_a_host_outside_the_play_is_refused"]),
+    ("'%' in the lease directory or a keep path", "the cron line is the script alone; the settings reach the job "
+     "whole through a root-owned 0600 JSON file: the kept lease stays, the orphan goes",
+     ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_cron_line_holds_no_user_data_and_settings_keep_percent_signs",
+      "tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_job_cleans_a_lease_dir_with_percent_and_keeps_a_path_with_percent"]),
+    ("cron cleanup hung on the lease storage", "once the hung run is older than cleanup_schedule_stale_after, a "
+     "later run exits 3 and logs an error (syslog and stderr) naming the pid and start time",
+     ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_run_hung_on_the_storage_makes_later_runs_fail_loudly"]),
+    ("cleanup job settings file missing or broken", "the job exits 2 naming the file and the fix; nothing cleaned",
+     ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_broken_settings_exit_2_naming_the_file"]),
+    ("keep entry empty or a relative path", "lease_cleanup fails naming keep, the value and 'lease name (32 hex "
+     "digits) or absolute disk path'; nothing removed",
+     [UNIT + "::test_bad_option_values_fail_cleanly_naming_option_value_and_range",
+      "tests/unit/plugins/module_utils/test__options.py::test_keep_accepts_lease_names_and_absolute_paths_only"]),
+    ("workers 0, negative or above 64; liveness_interval 0 or negative; io_timeout outside 0-300; relative paths",
+     "the module fails up front naming the option, the value and the accepted range; no sleep, nothing written",
+     [UNIT + "::test_bad_option_values_fail_cleanly_naming_option_value_and_range",
+      "tests/unit/plugins/module_utils/test__options.py::test_range_refuses_outside_naming_option_value_and_range"]),
+    ("sanlock acquire -244 OWNED, -245 OTHER, -247 OWNED_RETRY (and -243 IDLIVE)", "counted as held by another "
+     "host: never removed, never an error",
+     [UNIT + "::test_owned_elsewhere_codes_count_as_held", UNIT + "::test_held_by_a_live_host_is_reported_held_for_real"]),
+    ("symlink planted at the registry lock, registry or registry directory", "host_id fails naming the path and "
+     "the fix; the link's target untouched",
+     [UNIT + "::test_host_id_refuses_a_planted_symlink_at_the_registry_lock",
+      "tests/unit/plugins/module_utils/test__registry.py::test_planted_symlink_at_the_lock_path_is_refused_and_its_target_untouched",
+      "tests/unit/plugins/module_utils/test__registry.py::test_registry_directory_replaced_by_a_symlink_is_refused"]),
+    ("registry files of another owner or group/world-writable", "host_id fails naming the path, the owner or mode "
+     "and the chown/chmod fix",
+     [UNIT + "::test_host_id_refuses_a_registry_directory_of_another_user",
+      "tests/unit/plugins/module_utils/test__registry.py::test_wrong_owner_is_refused_naming_the_path_and_the_fix"]),
+    ("registry at the old location (lease_dir/autolease-host-ids.json)", "read; moved into the root-owned "
+     "subdirectory by the next real run, no entry lost; then no change",
+     [UNIT + "::test_host_id_migrates_a_registry_at_the_old_location_check_real_check_real"]),
+    ("lockspace still being added (sanlock client gets: ADD)", "the audit reports the host as not joined ('still "
+     "being added'), never as joined",
+     ["tests/unit/plugins/module_utils/test__audit.py::test_lockspace_still_being_added_is_not_joined",
+      "tests/unit/plugins/module_utils/test__audit.py::test_membership_of_a_real_daemon_during_and_after_the_add"]),
+    ("paused VM", "the audit lists it as information 'paused: leases released'; strict audit passes",
+     ["tests/unit/plugins/module_utils/test__audit.py::test_paused_vm_is_reported_paused_leases_released_not_as_a_failure"]),
+    ("host_id pins \"07\" and 7 on two hosts", "site.yml's preflight fails naming both hosts",
+     ["tests/unit/test_site_preflight.py::test_pins_07_and_7_are_one_id_in_the_site_preflight",
+      UNIT + "::test_host_id_pins_07_and_7_are_one_id"]),
+    ("a collection used but not declared in galaxy.yml", "a unit test fails naming the collection and the file",
+     ["tests/unit/test_galaxy.py::test_every_collection_the_content_uses_is_declared"]),
 ]
 
 BENCH_ORDER = ["cleanup", "create", "first_vm", "rerun", "host_id"]
@@ -126,6 +212,12 @@ def _results():
             lines += ["", "Slowest tasks of the site.yml re-run (ansible.posix.profile_tasks): "
                       + "; ".join("%s %.1f s" % (t["task"], t["seconds"]) for t in slow) + "."]
     return lines
+
+
+def fault_section():
+    """README's fault table alone (the benchmark part needs bench-results/)."""
+    _check_tests()
+    return "\n".join(_fault_table())
 
 
 def render():
