@@ -140,11 +140,17 @@ def proven_joins(status=daemon_status, slots=_slots):
 
 
 def stale_joins(joins, lease_dir, host_id):
-    """Those of joins (proven_joins) of the libvirt lockspace other than the verified one at lease_dir, host_id."""
+    """Those of joins (proven_joins) of the libvirt lockspace other than the verified one at lease_dir, host_id.
+
+    host_id None: every join of the libvirt lockspace is stale (the lease storage is about to be replaced).
+    """
     if joins is None:
         raise DaemonError("cannot read the joins of the local sanlock daemon: it does not answer "
                           "(sanlock client status -D); %s" % _sanlock_binding.START_HINT)
     wanted = os.path.join(lease_dir, LOCKSPACE_NAME)
+    if host_id is None:
+        return [dict(join, proof="the lease storage at %s is to be replaced" % lease_dir) if join["verified"]
+                else join for join in joins if join["name"] == LOCKSPACE_NAME]
     return [join for join in joins if join["name"] == LOCKSPACE_NAME
             and not (join["verified"] and join["host_id"] == host_id and join["path"] == wanted)]
 
@@ -162,10 +168,9 @@ def leave(join):
         code = _sanlock_binding.sanlock_errno(exc)
         if code == errno.EBUSY:
             raise DaemonError(
-                "the local sanlock daemon renews %s with host_id %d at %s, which is not the lease storage now at "
-                "that path (%s), and leases are held in it: the VMs running here hold leases the other hosts "
-                "cannot see. Shut down or migrate the VMs of this host (virsh list), then run again: the host "
-                "then leaves that lockspace and joins the one on the lease storage."
+                "the local sanlock daemon must leave its join of %s with host_id %d at %s (%s), but leases are "
+                "held in it by the VMs running here. Shut down or migrate the VMs of this host (virsh list), then "
+                "run again: the host then leaves that lockspace and joins the one on the lease storage."
                 % (join["name"], join["host_id"], join["path"], join["proof"]))
         if code == errno.ENOENT:
             return  # left meanwhile

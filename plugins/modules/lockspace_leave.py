@@ -38,8 +38,9 @@ options:
   host_id:
     description:
       - The host_id this host should hold in the lockspace at O(lease_dir).
+      - Omit it to leave every join of the libvirt lockspace, the verified one included, for example before the
+        lease storage mounted on O(lease_dir) is replaced by another.
     type: int
-    required: true
 seealso:
   - module: autolease.sanlock.host_state
 """
@@ -56,6 +57,10 @@ EXAMPLES = r"""
     name: libvirtd
     state: restarted
   when: left is changed
+
+- name: Leave the lockspace before the lease storage is replaced (fails if a lease is held)
+  autolease.sanlock.lockspace_leave:
+    lease_dir: /var/lib/libvirt/sanlock
 """
 
 RETURN = r"""
@@ -75,7 +80,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._errors import A
 
 ARGUMENT_SPEC = dict(
     lease_dir=dict(type="path", default="/var/lib/libvirt/sanlock"),
-    host_id=dict(type="int", required=True),
+    host_id=dict(type="int"),
 )
 
 
@@ -86,7 +91,7 @@ def _show(joins):
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     host_id = module.params["host_id"]
-    if not 1 <= host_id <= 2000:
+    if host_id is not None and not 1 <= host_id <= 2000:
         module.fail_json(msg="host_id=%d is not a sanlock host_id: use the host's id, from 1 to 2000" % host_id)
     lease_dir = module.params["lease_dir"].rstrip("/") or "/"
     try:

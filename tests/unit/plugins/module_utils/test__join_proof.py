@@ -151,3 +151,17 @@ def test_lockspace_leave_refuses_while_a_lease_is_held_and_leaves_nothing(lease_
 def test_lockspace_leave_rejects_a_host_id_out_of_range(lease_cluster):
     failed = lease_cluster.c.module("lockspace_leave", {"host_id": 2001})
     assert failed.get("failed") and "host_id=2001" in failed["msg"] and "1 to 2000" in failed["msg"]
+
+
+def test_lockspace_leave_without_host_id_leaves_the_verified_join_too(lease_cluster, tmp_path):
+    """Before the lease storage is replaced: the join of the old storage goes, even though it is verified."""
+    host = lease_cluster.c
+    lease_dir, path = _private_lockspace(host, tmp_path)
+    _join(host, path)
+    try:
+        assert host.module("lockspace_leave", {"lease_dir": lease_dir, "host_id": 7})["changed"] is False
+        left = host.module("lockspace_leave", {"lease_dir": lease_dir})
+        assert left["changed"] and [(j["host_id"], j["path"]) for j in left["left"]] == [(7, path)], left
+        assert host.call("_host_state.joined_lockspaces")["ok"] == []
+    finally:
+        _leave(host, path)
