@@ -61,12 +61,12 @@ TABLE = [
     ("libvirtd started before the lease storage was mounted (boot order)", "the libvirt daemon cannot start while "
      "the storage is not mounted (RequiresMountsFor drop-in); the directory under the mount is root:root 0000, "
      "stays empty, and is repaired on re-runs",
-     ["tests/integration/test_boot_order_lab.py::test_libvirtd_does_not_start_without_the_lease_storage",
+     ["tests/integration/test_join_lab.py::test_libvirtd_does_not_start_without_the_lease_storage",
       "tests/unit/plugins/module_utils/test__host_state.py::test_mounts_read_the_directory_under_the_mount_without_touching_it"]),
     ("a VM on a local lockspace hidden under the mounted storage (joined before the mount)", "the join is not "
      "verified by content (the file at the path lacks the daemon's latest renewal): site.yml fails naming the host "
      "and the fix, the audit reports it; with no VM left the next run leaves the hidden lockspace and rejoins",
-     ["tests/integration/test_boot_order_lab.py::test_a_vm_on_a_hidden_local_lockspace_fails_the_rollout_and_the_audit",
+     ["tests/integration/test_join_lab.py::test_a_vm_on_a_hidden_local_lockspace_fails_the_rollout_and_the_audit",
       "tests/unit/plugins/module_utils/test__join_proof.py::test_a_join_whose_file_was_replaced_under_the_daemon_is_not_verified"]),
     ("stale join of the lockspace (hidden file, old lease_dir or host_id)", "left only when no lease is held in it "
      "(check mode reports it); with leases held it fails naming the join and the fix, and leaves nothing",

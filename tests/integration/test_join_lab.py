@@ -2,11 +2,11 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A host whose libvirt starts before its lease storage (issue 11, item 1), on the rolled-out lab.
+"""Joins of the libvirt lockspace on the rolled-out lab (issue 11, items 1 and 4).
 
-lab3 is the host that boots before its storage; every test restores it with
-playbooks/site.yml and proves it is protected again (the lab is shared with
-the other lab tests).
+lab3 boots before its storage, joins a lockspace hidden under the mount, or
+changes its host_id; every test restores it with playbooks/site.yml and
+proves it is protected again (the lab is shared with the other lab tests).
 """
 
 import time
@@ -104,3 +104,19 @@ def test_libvirtd_does_not_start_without_the_lease_storage(boots_before_storage)
     assert lab.run(HOST, "mountpoint -q %s" % LEASE_DIR, check=False).returncode != 0
     assert lab.run(HOST, "ls -A %s" % LEASE_DIR).stdout.strip() == ""  # no local lockspace
     assert "__LIBVIRT__DISKS__" not in lab.run(HOST, "sanlock client gets").stdout
+
+
+def test_a_forced_host_id_change_leaves_the_lockspace_and_joins_with_the_new_id(boots_before_storage):
+    """host_id_force_change with no VM running: libvirt never leaves the lockspace by itself and sanlock refuses
+    a second id for it (-EINVAL), so before the fix the join timed out after the registry recorded the new id."""
+    lab = boots_before_storage
+    for host_id in (7, 3):  # there and back
+        res = lab.ansible("playbooks/site.yml", "--limit", HOST, "-e", "host_id_explicit=%d" % host_id,
+                          "-e", "host_id_force_change=true")
+        assert res.returncode == 0, res.stdout[-3000:]
+        gets = lab.run(HOST, "sanlock client gets").stdout
+        assert "__LIBVIRT__DISKS__:%d:%s:0" % (host_id, LOCKSPACE) in gets, gets
+        assert gets.count("__LIBVIRT__DISKS__") == 1, gets  # the old join is gone
+        assert "verified by content" in res.stdout
+        conf = lab.run(HOST, "cat /etc/libvirt/qemu-sanlock.conf").stdout
+        assert "host_id = %d" % host_id in conf
