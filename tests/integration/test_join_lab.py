@@ -84,6 +84,28 @@ def test_a_vm_on_a_hidden_local_lockspace_fails_the_rollout_and_the_audit(boots_
     assert lab.run(HOST, "stat -c %%U %s" % DROPIN).stdout.strip() == "root"
 
 
+def test_the_storage_is_not_mounted_over_a_lockspace_in_use(boots_before_storage):
+    """The same host before anyone mounted the storage again: site.yml would mount it over the lockspace the
+    daemon renews (as on a switch from shared_storage_local). It leaves that lockspace first; with a VM
+    holding a lease there it fails before mounting, and mounts once the VM is gone."""
+    lab = boots_before_storage
+    _leave_shared_lockspace(lab)
+    lab.run(HOST, "rm -f %s && systemctl daemon-reload && umount %s && chown sanlock:sanlock %s && chmod 0775 %s"
+            % (DROPIN, LEASE_DIR, LEASE_DIR, LEASE_DIR))
+    lab.run(HOST, "systemctl restart libvirtd")
+    _wait_joined(lab)
+    res = lab.vm_start(HOST, VM, DISK)
+    assert res.returncode == 0, res.stderr
+
+    rollout = lab.ansible("playbooks/site.yml")
+    assert rollout.returncode != 0
+    assert "leases are held in it" in rollout.stdout and "fatal: [%s]" % HOST in rollout.stdout, rollout.stdout[-3000:]
+    assert lab.run(HOST, "mountpoint -q %s" % LEASE_DIR, check=False).returncode != 0  # not mounted over it
+    assert "running" in lab.run(HOST, "virsh domstate %s" % VM).stdout
+    lab.run(HOST, "virsh destroy %s" % VM)
+    _restored(lab)
+
+
 def test_libvirtd_does_not_start_without_the_lease_storage(boots_before_storage):
     """As at a boot with the filer down: the mount fails (its source cannot exist: systemd creates a missing bind
     source, so the source is a path under a file), so libvirtd does not
