@@ -72,6 +72,18 @@ TABLE = [
      "(check mode reports it); with leases held it fails naming the join and the fix, and leaves nothing",
      ["tests/unit/plugins/module_utils/test__join_proof.py::test_lockspace_leave_leaves_a_stale_join_check_mode_first",
       "tests/unit/plugins/module_utils/test__join_proof.py::test_lockspace_leave_refuses_while_a_lease_is_held_and_leaves_nothing"]),
+    ("the storage mounted over a lockspace the daemon joined in the bare directory (switch from local mode, "
+     "libvirt started first)", "the daemon leaves that lockspace before the mount; with a VM holding a lease "
+     "there site.yml fails before mounting, naming the fix",
+     ["tests/integration/test_join_lab.py::test_the_storage_is_not_mounted_over_a_lockspace_in_use"]),
+    ("host_id_force_change on a joined host with no VM", "the host leaves the lockspace and joins with the new id "
+     "(verified by content); with VMs running the change is refused before the registry is written",
+     ["tests/integration/test_join_lab.py::test_a_forced_host_id_change_leaves_the_lockspace_and_joins_with_the_new_id",
+      "tests/integration/test_host_id_lab.py::test_id_change_under_a_running_vm_is_refused"]),
+    ("shared_storage_src changed", "the new volume is mounted (the old one unmounted after leaving its lockspace) "
+     "and joined; with a VM holding a lease on the old one the run fails and nothing is unmounted",
+     ["tests/integration/test_storage_source_lab.py::test_a_changed_source_is_mounted_and_checked",
+      "tests/integration/test_storage_source_lab.py::test_a_source_change_under_a_running_vm_is_refused"]),
     ("cleanup: another host's daemon opened a lease file before the cleanup deleted it",
      "the lease is cleared on storage while held, before the delete: acquiring the deleted file fails with -223 "
      "(Lease does not exist on storage), also after the cleanup host's daemon restarts",
