@@ -62,6 +62,7 @@ TABLE = [
      "the storage is not mounted (RequiresMountsFor drop-in); the directory under the mount is root:root 0000, "
      "stays empty, and is repaired on re-runs",
      ["tests/integration/test_join_lab.py::test_libvirtd_does_not_start_without_the_lease_storage",
+      "tests/integration/test_join_lab.py::test_a_host_rebooted_with_the_storage_unavailable_does_not_start_libvirtd",
       "tests/unit/plugins/module_utils/test__host_state.py::test_mounts_read_the_directory_under_the_mount_without_touching_it"]),
     ("a VM on a local lockspace hidden under the mounted storage (joined before the mount)", "the join is not "
      "verified by content (the file at the path lacks the daemon's latest renewal): site.yml fails naming the host "

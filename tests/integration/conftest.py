@@ -31,6 +31,12 @@ class Lab:
         """Run a shell command inside a lab host; returns CompletedProcess."""
         return labmod.Host(host).run(cmd, check=check, timeout=timeout)
 
+    def reboot(self, host):
+        """Power a lab host off and boot it again with its disk; returns systemd's state once booted."""
+        state = labmod.Host(host).reboot()
+        labmod.write_inventory([labmod.Host(name) for name in self.hosts])  # the inventory names init's PID
+        return state
+
     def vm_start(self, host, name, disk=None):
         return labmod.vm_start(labmod.Host(host), name, disk)
 

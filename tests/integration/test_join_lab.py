@@ -142,3 +142,23 @@ def test_a_forced_host_id_change_leaves_the_lockspace_and_joins_with_the_new_id(
         assert "verified by content" in res.stdout
         conf = lab.run(HOST, "cat /etc/libvirt/qemu-sanlock.conf").stdout
         assert "host_id = %d" % host_id in conf
+
+
+def test_a_host_rebooted_with_the_storage_unavailable_does_not_start_libvirtd(boots_before_storage):
+    """A real boot of lab3 while its storage cannot be mounted: libvirtd stays down, nothing joins, nothing is
+    created under the mount point; once the storage is back the libvirt daemon starts and joins it."""
+    lab = boots_before_storage
+    lab.ansible("playbooks/site.yml", check=True)  # the lab's current settings in fstab
+    assert lab.run(HOST, "virsh list --name | grep . || true").stdout.strip() == ""
+    lab.run(HOST, "unshare --mount --propagation private sh -c 'umount -l %s; rm -f %s/*'; "
+                  "sed -i 's|^/srv/lab-shared |/etc/hostname/unreachable |' /etc/fstab; grep -q _netdev /etc/fstab" % (LEASE_DIR, LEASE_DIR))
+    assert lab.reboot(HOST) in ("running", "degraded")  # booted, not in emergency mode
+    assert lab.run(HOST, "systemctl is-active libvirtd", check=False).stdout.strip() != "active"
+    assert lab.run(HOST, "mountpoint -q %s" % LEASE_DIR, check=False).returncode != 0
+    assert lab.run(HOST, "ls -A %s" % LEASE_DIR).stdout.strip() == ""
+    assert "__LIBVIRT__DISKS__" not in lab.run(HOST, "sanlock client gets").stdout
+
+    lab.run(HOST, "sed -i 's|^/etc/hostname/unreachable |/srv/lab-shared |' /etc/fstab && systemctl daemon-reload "
+                  "&& systemctl start libvirtd")
+    _wait_joined(lab)
+    assert lab.run(HOST, "mountpoint -q %s" % LEASE_DIR, check=False).returncode == 0

@@ -198,8 +198,21 @@ class Host:
         return subprocess.run(["nsenter", "-t", str(pid), "-a", "sh", "-c", cmd],
                               capture_output=True, text=True, check=check, timeout=timeout)
 
+    def reboot(self):
+        """Power the host off and boot it again, keeping its disk (the overlay's upper directory)."""
+        self.power_off()
+        self.boot(image_root())
+        return self.wait_running()
+
     def stop(self):
-        """Stop the host: leave sanlock lockspaces (else poweroff hangs), power off, unmount."""
+        """Stop the host: leave sanlock lockspaces (else poweroff hangs), power off, unmount, forget it."""
+        self.power_off()
+        if self.mounted():
+            subprocess.run(["umount", str(self.merged)], check=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def power_off(self):
+        """Leave sanlock lockspaces (else poweroff hangs) and power off; the disk stays."""
         pid = self.init_pid()
         nspawn = self.nspawn_pid()
         if pid is not None:
@@ -218,9 +231,6 @@ class Host:
                     os.kill(init, signal.SIGKILL)  # kills the whole PID namespace
                 os.kill(nspawn, signal.SIGKILL)
                 time.sleep(1)
-        if self.mounted():
-            subprocess.run(["umount", str(self.merged)], check=True)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 TINY_VM = """<domain type='qemu'>
