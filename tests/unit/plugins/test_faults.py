@@ -23,6 +23,8 @@ import time
 
 import pytest
 
+from tests.unit.plugins.fake_sanlock import failing_acquire
+
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_DIR, lease_name
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
 
@@ -295,37 +297,17 @@ def test_bad_option_values_fail_cleanly_naming_option_value_and_range(lease_clus
 
 
 # sanlock's "owned by another host" codes (sanlock_rv.h): held, never an error, never free -------------------------
-class _OwnedElsewhereSanlock:
-    """FAKE sanlock binding: acquire fails with one of sanlock's acquire codes that two private daemons cannot be
-    made to return on demand (-244 SANLK_ACQUIRE_OWNED, -245 SANLK_ACQUIRE_OTHER: lost paxos ballots against
-    another host; -247 SANLK_ACQUIRE_OWNED_RETRY: owner's lease not yet expired, newer sanlock). -243
-    SANLK_ACQUIRE_IDLIVE is produced for real in test_held_by_a_live_host_is_reported_held_for_real."""
-
-    code = None
-
-    class SanlockException(Exception):
-        @property
-        def errno(self):
-            return self.args[0]
-
-    def register(self):
-        return os.open(os.devnull, os.O_RDONLY)
-
-    def acquire(self, *_args, **_kwargs):
-        raise self.SanlockException(self.code, "Sanlock resource not acquired", "lease owned by other host")
-
-    def release(self, *_args, **_kwargs):
-        raise AssertionError("nothing was acquired")
-
-
 @pytest.mark.parametrize("code", [-244, -245, -247])
 def test_owned_elsewhere_codes_count_as_held(tmp_path, monkeypatch, code):
+    """With a FAKE sanlock binding: acquire fails with one of sanlock's acquire codes that two private daemons
+    cannot be made to return on demand (-244 SANLK_ACQUIRE_OWNED, -245 SANLK_ACQUIRE_OTHER: lost paxos ballots
+    against another host; -247 SANLK_ACQUIRE_OWNED_RETRY: owner's lease not yet expired, newer sanlock). -243
+    SANLK_ACQUIRE_IDLIVE is produced for real in test_held_by_a_live_host_is_reported_held_for_real."""
     from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file
     from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import HELD_ERRNOS
 
     assert code in HELD_ERRNOS
-    fake = type("Fake", (_OwnedElsewhereSanlock,), {"code": code})
-    monkeypatch.setattr(_lease_file, "get_sanlock", fake)
+    monkeypatch.setattr(_lease_file, "get_sanlock", failing_acquire(code, "lease owned by other host"))
     path = tmp_path / lease_name("/img/owned-elsewhere.img")
     path.write_bytes(b"\1" * 512)
     lease = _lease_file.LeaseFile(name=path.name, path=str(path), kind="lease", reason=None, size=512, mtime=0,

@@ -8,6 +8,8 @@ import subprocess
 
 import pytest
 
+from tests.unit.plugins.fake_sanlock import failing_acquire
+
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _leader_record, _lockspace
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import lease_name
 
@@ -142,24 +144,10 @@ def test_shared_owners_are_looked_up_only_up_to_the_highest_used_host_id(lease_c
         assert _lease_file.inspect(path, max_host_id=1).owners == []  # host 2's sector is not read
 
 
-class FakeSanlock:
-    """FAKE sanlock binding for one race that cannot be produced on demand: between our listing and our acquire,
-    another host's cleanup removes the lease and a VM start creates it again, so the daemon answers ENOENT for a
-    path that exists when we look. Only acquire is faked; everything else here is real."""
-
-    class SanlockException(Exception):
-        @property
-        def errno(self):
-            return self.args[0]
-
-    def register(self):
-        return os.open(os.devnull, os.O_RDONLY)
-
-    def acquire(self, *_args, **_kwargs):
-        raise self.SanlockException(2, "Sanlock resource not acquired", "No such file or directory")
-
-    def release(self, *_args, **_kwargs):
-        raise AssertionError("nothing was acquired")
+# FAKE sanlock binding for one race that cannot be produced on demand: between our listing and our acquire,
+# another host's cleanup removes the lease and a VM start creates it again, so the daemon answers ENOENT for a
+# path that exists when we look. Only acquire is faked; everything else here is real.
+FakeSanlock = failing_acquire(2, "No such file or directory")
 
 
 @pytest.mark.parametrize("daemon_answers", [True, False])
