@@ -32,7 +32,11 @@ import stat
 import subprocess
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _join_proof, _storage_io
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError, LeaseError, StorageTimeout
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
+    AutoleaseError,
+    LeaseError,
+    StorageTimeout,
+)
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path, read_slots
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
 

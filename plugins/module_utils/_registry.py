@@ -62,7 +62,8 @@ ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by th
          "release retired hosts with the role variable host_id_release.")
 FILE_MODE = 0o644
 DIR_MODE = 0o755
-LOCK_WAIT = 120  # seconds: longer than a run holds the lock (a liveness check waits 2*io_timeout+1 under it)
+# Seconds to wait for the lock: longer than a run holds it (a liveness check waits 2*io_timeout+1 under it).
+LOCK_WAIT = 120
 LOCK_RETRY = 0.2
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
