@@ -171,7 +171,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._registry import
 def lockspace_owners(lease_dir, hosts, registry, interval):
     """host_id -> SlotOwner for the written slots; empty without a lockspace file."""
     path = lockspace_path(lease_dir)
-    if not os.path.exists(path):
+    if not _storage_io.bounded("looking up", path, os.path.exists, path):
         return {}
     slots = read_slots(path)
     names = dict((slot.host_id, slot.owner_name) for slot in slots)
@@ -182,7 +182,7 @@ def lockspace_owners(lease_dir, hosts, registry, interval):
 
 
 def plan_and_apply(lease_dir, hosts, release, force, interval, check_mode, lock_timeout=LOCK_WAIT):
-    check_lease_dir(lease_dir)
+    _storage_io.bounded("checking the lease directory", lease_dir, check_lease_dir, lease_dir)
     lock = contextlib.nullcontext() if check_mode else locked(lease_dir, wait=lock_timeout)
     with lock:
         before = read_registry(lease_dir)
