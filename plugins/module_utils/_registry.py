@@ -213,7 +213,8 @@ def _read_registry(lease_dir):
 
 def needs_migration(lease_dir):
     """True when a registry exists at the old location (the next update moves it)."""
-    return os.path.lexists(legacy_registry_path(lease_dir))
+    path = legacy_registry_path(lease_dir)
+    return _storage_io.bounded("looking up", path, os.path.lexists, path)
 
 
 def _write_at(dir_fd, lease_dir, mapping):
