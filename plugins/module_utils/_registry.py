@@ -302,8 +302,8 @@ def _holder(fd, lock_path):
 
 def _record_holder(fd):
     """Write who holds the lock into the lock file, for the message of a run that waits for it."""
-    text = ("host %s, pid %d, since %s\n" % (socket.gethostname(), os.getpid(),
-                                               time.strftime("%Y-%m-%d %H:%M:%S %Z"))).encode()
+    since = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    text = ("host %s, pid %d, since %s\n" % (socket.gethostname(), os.getpid(), since)).encode()
     os.ftruncate(fd, 0)
     os.pwrite(fd, text, 0)
 

@@ -20,7 +20,7 @@ description:
     differs; C(playbooks/site.yml) reads it once per host for all roles. Anything a reader cannot answer is
     returned as C(null), which the roles treat as "not in the wanted state".
   - Lease storage that does not answer within O(storage_timeout) (O(lease_dir) or any of O(paths)) is not
-    reported as C(null): the module fails, naming the host, the path and the mount, since the roles' change tasks
+    reported as C(null). The module fails, naming the host, the path and the mount, since the roles' change tasks
     would hang on the same storage.
   - Only reads; changes nothing.
 author:

@@ -27,8 +27,7 @@ MODULE_START = 8  # seconds a module run may take besides the deadline (interpre
 
 @pytest.mark.timeout(120, method="thread")
 @pytest.mark.parametrize("module", sorted(HUNG_ARGS))
-def test_module_on_hung_lease_dir_fails_within_the_deadline_naming_host_and_mount(lease_cluster, hung_storage,
-                                                                                   module):
+def test_module_on_hung_lease_dir_fails_within_the_deadline_naming_host_and_mount(lease_cluster, hung_storage, module):
     args = dict(HUNG_ARGS[module], lease_dir=hung_storage.path, storage_timeout=2)
     started = time.monotonic()
     result = lease_cluster.a.module(module, args)
