@@ -52,3 +52,16 @@ class MissingDependency(AutoleaseError):
 
 class OptionError(AutoleaseError):
     """A module option has a value outside its accepted range (checked before anything runs)."""
+
+
+class StorageTimeout(AutoleaseError):
+    """The lease storage did not answer a read (or a lock) within the deadline: a hung NFS mount.
+
+    Not a LeaseError on purpose: the readers that report an unreadable file as
+    "unknown" (``except LeaseError``) must never take a storage that hangs for a
+    missing or broken file; a hang always reaches the module and fails it.
+    """
+
+
+class RegistryLockBusy(HostIdError):
+    """Another run holds the host_id registry lock longer than the bounded wait."""

@@ -10,6 +10,12 @@ The roles compare this snapshot with what they want and skip their change
 tasks when nothing differs, so an idempotent run costs one module run per host
 instead of one per setting. Every reader here only reads: a reader that cannot
 answer returns None ("unknown"), which the roles treat as "not in state".
+
+Lease storage that does not answer is not "unknown": lease_dir is probed
+first and every read of a path, of the lockspaces and of the registry has the
+deadline of _storage_io, and StorageTimeout fails the whole snapshot, naming
+the host, the path and its mount. A snapshot with the storage left out would
+send the roles on to change tasks that hang on the same storage.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,8 +31,12 @@ import shutil
 import stat
 import subprocess
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _join_proof
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError, LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils import _join_proof, _storage_io
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
+    AutoleaseError,
+    LeaseError,
+    StorageTimeout,
+)
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path, read_slots
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
 
@@ -52,7 +62,14 @@ def _name(lookup, ident):
 
 
 def read_path(path):
-    """exists, type, owner, group, mode ("0644"), and for small regular files content and sha256."""
+    """exists, type, owner, group, mode ("0644"), and for small regular files content and sha256.
+
+    StorageTimeout when the read does not finish within the storage deadline (a hung mount).
+    """
+    return _storage_io.bounded("reading", path, _read_path, path)
+
+
+def _read_path(path):
     try:
         st = os.lstat(path)
     except OSError:
@@ -139,7 +156,7 @@ def mounts(paths, mountinfo="/proc/self/mountinfo", read_underneath=underneath):
             found[wanted[point]] = {"source": _unescape(tail[1]), "fstype": tail[0], "options": fields[5],
                                     "root": _unescape(fields[3])}
     for path, mount in found.items():
-        mount["underneath"] = read_underneath(path)
+        mount["underneath"] = read_underneath(path)  # bounded: the child is killed after 30 s
     return found
 
 
@@ -167,6 +184,8 @@ def registry(lease_dir):
     """host name -> host_id recorded in the host_id registry; None when it cannot be read."""
     try:
         return read_registry(lease_dir)
+    except StorageTimeout:
+        raise
     except (AutoleaseError, OSError):
         return None
 
@@ -223,7 +242,9 @@ def selinux_booleans():
 
 
 def host_state(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///system", qemu_run_dir="/run/libvirt/qemu"):
-    """The whole snapshot as one dict (see the host_state module's RETURN)."""
+    """The whole snapshot as one dict (see the host_state module's RETURN). StorageTimeout when lease_dir hangs."""
+    if lease_dir:
+        _storage_io.probe(lease_dir)
     return {
         "files": dict((path, read_path(path)) for path in paths),
         "mounts": mounts(paths),

@@ -113,6 +113,8 @@ def judge(key, before, slots, after):
 
 
 def _slots(path):
+    """Slots of the file at path; None when it cannot be read. A storage that hangs raises StorageTimeout
+    (read_slots has the storage deadline): a join on a hung mount is neither proven nor disproven."""
     try:
         return read_slots(path)
     except LeaseError:

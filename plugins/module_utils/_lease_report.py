@@ -5,7 +5,9 @@
 """Read-only report of a lease directory: lockspace, leases, owners, domains.
 
 PRIVATE to the autolease.sanlock collection: no compatibility promise.
-Everything is read from storage; no sanlock daemon is needed.
+Everything is read from storage; no sanlock daemon is needed. Every read has
+the deadline of _storage_io: a lease directory that does not answer fails
+with StorageTimeout naming the host, the path and its mount.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +17,7 @@ __metaclass__ = type
 import os
 import time
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _domains, _lease_file, _lockspace
+from ansible_collections.autolease.sanlock.plugins.module_utils import _domains, _lease_file, _lockspace, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
     LeaseError,
@@ -44,7 +46,8 @@ def _domain_map(uri):
 
 def lease_report(lease_dir, liveness=False, liveness_interval=None, libvirt_uri=_domains.DEFAULT_URI,
                  now=None):
-    check_lease_dir(lease_dir)
+    _storage_io.probe(lease_dir)
+    _storage_io.bounded("checking the lease directory", lease_dir, check_lease_dir, lease_dir)
     now = time.time() if now is None else now
     warnings = []
     report = {"lockspace": None, "leases": [], "invalid": []}
@@ -52,7 +55,7 @@ def lease_report(lease_dir, liveness=False, liveness_interval=None, libvirt_uri=
     try:
         report["lockspace"] = _lockspace.lockspace_info(path)
     except LeaseError as err:
-        if os.path.lexists(path):
+        if _storage_io.bounded("looking up", path, os.path.lexists, path):
             report["invalid"].append({"name": LOCKSPACE_NAME, "reason": str(err)})
         warnings.append("no usable lockspace in %s: %s" % (lease_dir, err))
     if liveness and report["lockspace"] is not None:
@@ -61,14 +64,16 @@ def lease_report(lease_dir, liveness=False, liveness_interval=None, libvirt_uri=
     if warning:
         warnings.append(warning)
     try:
-        entries = sorted(os.listdir(lease_dir))
+        entries = sorted(_storage_io.bounded("listing the lease directory", lease_dir, os.listdir, lease_dir))
     except OSError as exc:
         raise LeaseError("cannot list %s: %s" % (lease_dir, exc.strerror))
     max_host_id = _lockspace.max_used_host_id(path)
     for entry in entries:
         if entry in OWN_FILES:  # the host_id registry: neither a lease nor an invalid entry
             continue
-        info = _lease_file.inspect(os.path.join(lease_dir, entry), now=now, max_host_id=max_host_id)
+        entry_path = os.path.join(lease_dir, entry)
+        info = _storage_io.bounded("reading the lease", entry_path, _lease_file.inspect, entry_path, now=now,
+                                   max_host_id=max_host_id)
         if info.kind == "lockspace":
             continue
         if info.kind == "invalid":

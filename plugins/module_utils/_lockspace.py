@@ -18,7 +18,7 @@ import collections
 import os
 import time
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _atomic_file, _leader_record
+from ansible_collections.autolease.sanlock.plugins.module_utils import _atomic_file, _leader_record, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import DaemonError, LeaseDirError, LeaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME, MAX_HOST_ID
 from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding import (
@@ -39,10 +39,15 @@ def lockspace_path(lease_dir):
     return os.path.join(lease_dir, LOCKSPACE_NAME)
 
 
+def _read_now(path, size):
+    with open(path, "rb") as handle:
+        return handle.read(size)
+
+
 def _read(path, size):
+    """size bytes from the start of path; LeaseError if unreadable, StorageTimeout if the storage hangs."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(size)
+        return _storage_io.bounded("reading the lockspace file", path, _read_now, path, size)
     except OSError as exc:
         raise LeaseError("cannot read the lockspace file %s: %s; check that lease_dir is right and the "
                          "shared lease storage is mounted" % (path, exc.strerror))
@@ -123,7 +128,7 @@ def lockspace_info(path):
         "io_timeout": io_timeouts[0] if len(io_timeouts) == 1 else header.io_timeout,
         "alignment": _leader_record.ALIGN if header.sector_size == 512 else 8 * _leader_record.ALIGN,
         "sector_size": header.sector_size,
-        "size": os.stat(path).st_size,
+        "size": _storage_io.bounded("reading the size of", path, os.stat, path).st_size,
         "slots": [dict(slot._asdict()) for slot in slots],
     }
 
@@ -163,6 +168,7 @@ def ensure_lockspace(lease_dir, owner="sanlock", group="sanlock", io_timeout=0, 
     An existing file is never replaced: if it is not a valid lockspace a
     LeaseError says so. Needs the local sanlock daemon (DaemonError if down).
     """
+    _storage_io.probe(lease_dir)
     _atomic_file.check_lease_dir(lease_dir)
     path = lockspace_path(lease_dir)
     if os.path.lexists(path):

@@ -26,6 +26,8 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._names import is
 IO_TIMEOUT_RANGE = (0, 300)
 # Two reads of the lockspace this many seconds apart; 2*io_timeout+1 is enough for every io_timeout above.
 LIVENESS_INTERVAL_RANGE = (1, 3600)
+# Waiting for the host_id registry lock: longer than a run holds it (a liveness check under it takes 2*io_timeout+1).
+LOCK_TIMEOUT_RANGE = (1, 3600)
 # One thread and one sanlock registration each; the daemon serves max_worker_threads (default 8) at a time, so
 # more than 64 only adds registrations and load on the shared storage.
 WORKERS_RANGE = (1, 64)

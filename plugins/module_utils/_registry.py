@@ -30,7 +30,10 @@ both (the new one wins) and never neither.
 Updates run under an exclusive ``fcntl`` lock on
 ``<lease_dir>/autolease.sanlock/.autolease-host-ids.lock`` (POSIX locks work on
 NFS through lockd) and replace the file atomically: temp file in the same
-directory, fsync, rename, fsync of the directory.
+directory, fsync, rename, fsync of the directory. The wait for the lock is
+bounded (RegistryLockBusy names the lock and its holder, which the holder
+writes into the lock file), and every read of the storage has the deadline of
+_storage_io (StorageTimeout when the storage hangs).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,10 +45,13 @@ import errno
 import fcntl
 import json
 import os
+import socket
 import stat
+import time
 
+from ansible_collections.autolease.sanlock.plugins.module_utils import _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, RegistryLockBusy, StorageTimeout
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import parse_host_id
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_DIR, REGISTRY_FILE
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_LOCK_FILE as LOCK_FILE
@@ -56,6 +62,9 @@ ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by th
          "release retired hosts with the role variable host_id_release.")
 FILE_MODE = 0o644
 DIR_MODE = 0o755
+# Seconds to wait for the lock: longer than a run holds it (a liveness check waits 2*io_timeout+1 under it).
+LOCK_WAIT = 120
+LOCK_RETRY = 0.2
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -189,7 +198,11 @@ def _read(lease_dir, dir_fd):
 
 
 def read_registry(lease_dir):
-    """name -> host_id as recorded; empty when there is no registry yet."""
+    """name -> host_id as recorded; empty when there is no registry yet. StorageTimeout when the storage hangs."""
+    return _storage_io.bounded("reading the host_id registry", registry_path(lease_dir), _read_registry, lease_dir)
+
+
+def _read_registry(lease_dir):
     dir_fd = _open_dir(lease_dir, create=False)
     try:
         return _read(lease_dir, dir_fd)[0]
@@ -200,7 +213,8 @@ def read_registry(lease_dir):
 
 def needs_migration(lease_dir):
     """True when a registry exists at the old location (the next update moves it)."""
-    return os.path.lexists(legacy_registry_path(lease_dir))
+    path = legacy_registry_path(lease_dir)
+    return _storage_io.bounded("looking up", path, os.path.lexists, path)
 
 
 def _write_at(dir_fd, lease_dir, mapping):
@@ -242,6 +256,10 @@ def _drop_legacy(lease_dir):
 
 def write_registry(lease_dir, mapping):
     """Replace the registry atomically (and retire the old location). The caller holds the lock (locked())."""
+    _storage_io.bounded("writing the host_id registry", registry_path(lease_dir), _write_registry, lease_dir, mapping)
+
+
+def _write_registry(lease_dir, mapping):
     dir_fd = _open_dir(lease_dir, create=True)
     try:
         _write_at(dir_fd, lease_dir, mapping)
@@ -250,27 +268,77 @@ def write_registry(lease_dir, mapping):
     _drop_legacy(lease_dir)
 
 
-@contextlib.contextmanager
-def locked(lease_dir):
-    """Hold the exclusive registry lock for the block.
-
-    Readers need no lock: the file is only ever replaced by rename.
-    """
+def _open_lock(lease_dir, lock_path):
     check_lease_dir(lease_dir)
     dir_fd = _open_dir(lease_dir, create=True)
     try:
-        lock_path = os.path.join(registry_dir(lease_dir), LOCK_FILE)
         try:
-            fd = _open_checked(lock_path, os.O_RDWR | os.O_CREAT, "file", dir_fd=dir_fd)
+            return _open_checked(lock_path, os.O_RDWR | os.O_CREAT, "file", dir_fd=dir_fd)
         except FileNotFoundError as err:
             raise HostIdError("cannot open the registry lock %s: %s" % (lock_path, err.strerror))
     finally:
         os.close(dir_fd)
+
+
+def _try_lock(fd):
+    """True when the exclusive lock was taken, False when another process holds it."""
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _holder(fd, lock_path):
+    """What the lock's holder wrote into the lock file (host, pid, since), or "" when unknown."""
+    try:
+        text = _storage_io.bounded("reading the registry lock", lock_path, os.pread, fd, 512, 0)
+    except Exception:  # pylint: disable=broad-except  # only decorates the message
+        return ""
+    return text.decode("utf-8", "replace").strip()
+
+
+def _record_holder(fd):
+    """Write who holds the lock into the lock file, for the message of a run that waits for it."""
+    since = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    text = ("host %s, pid %d, since %s\n" % (socket.gethostname(), os.getpid(), since)).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, text, 0)
+
+
+@contextlib.contextmanager
+def locked(lease_dir, wait=LOCK_WAIT):
+    """Hold the exclusive registry lock for the block, waiting for it at most wait seconds.
+
+    Readers need no lock: the file is only ever replaced by rename. When
+    another run holds the lock longer, RegistryLockBusy names the lock and what
+    its holder recorded; when the storage does not answer, StorageTimeout.
+    """
+    lock_path = os.path.join(registry_dir(lease_dir), LOCK_FILE)
+    fd = _storage_io.bounded("opening the registry lock", lock_path, _open_lock, lease_dir, lock_path)
+    try:
+        deadline = time.monotonic() + wait
+        while not _storage_io.bounded("locking the registry lock", lock_path, _try_lock, fd):
+            if time.monotonic() >= deadline:
+                holder = _holder(fd, lock_path)
+                raise RegistryLockBusy(
+                    "the host_id registry lock %s is still held by another run after %d s (held by %s): another "
+                    "host_id run on this lease storage has not finished. Wait for it and run again; if no such run "
+                    "is going on (a crashed host whose NFS lock was not released yet), check the storage's lock "
+                    "manager (for NFS, lockd on the server) before removing the lock file"
+                    % (lock_path, wait, holder or "a holder that did not say who it is"))
+            time.sleep(min(LOCK_RETRY, max(deadline - time.monotonic(), 0)))
+        _storage_io.bounded("writing the registry lock", lock_path, _record_holder, fd)
         yield
+    except StorageTimeout:
+        # A read or write left behind in its thread may still finish: keep the lock until the process ends.
+        fd = None
+        raise
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def update_registry(lease_dir, update):

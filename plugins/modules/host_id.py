@@ -36,6 +36,7 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.storage_timeout
   - autolease.sanlock.lease_dir
 attributes:
   check_mode:
@@ -71,6 +72,13 @@ options:
       - A host that runs VMs never changes its id.
     type: bool
     default: false
+  lock_timeout:
+    description:
+      - Seconds to wait for the lock of the host_id registry while another run holds it. Then the module fails,
+        naming the lock file and the host and process that hold it.
+      - Accepted range 1-3600.
+    type: int
+    default: 120
   liveness_interval:
     description:
       - Seconds between the two reads of the lockspace that tell a live slot owner from a dead one.
@@ -136,7 +144,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
-from ansible_collections.autolease.sanlock.plugins.module_utils import _options
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import (
     SlotOwner,
@@ -149,6 +157,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace impor
     read_slots,
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
+    LOCK_WAIT,
     legacy_registry_path,
     locked,
     needs_migration,
@@ -162,7 +171,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._registry import
 def lockspace_owners(lease_dir, hosts, registry, interval):
     """host_id -> SlotOwner for the written slots; empty without a lockspace file."""
     path = lockspace_path(lease_dir)
-    if not os.path.exists(path):
+    if not _storage_io.bounded("looking up", path, os.path.exists, path):
         return {}
     slots = read_slots(path)
     names = dict((slot.host_id, slot.owner_name) for slot in slots)
@@ -172,9 +181,9 @@ def lockspace_owners(lease_dir, hosts, registry, interval):
     return dict((host_id, SlotOwner(name, host_id in live)) for host_id, name in names.items())
 
 
-def plan_and_apply(lease_dir, hosts, release, force, interval, check_mode):
-    check_lease_dir(lease_dir)
-    lock = contextlib.nullcontext() if check_mode else locked(lease_dir)
+def plan_and_apply(lease_dir, hosts, release, force, interval, check_mode, lock_timeout=LOCK_WAIT):
+    _storage_io.bounded("checking the lease directory", lease_dir, check_lease_dir, lease_dir)
+    lock = contextlib.nullcontext() if check_mode else locked(lease_dir, wait=lock_timeout)
     with lock:
         before = read_registry(lease_dir)
         owners = lockspace_owners(lease_dir, hosts, before, interval)
@@ -193,6 +202,8 @@ def main():
             release=dict(type="list", elements="str", default=[]),
             force=dict(type="bool", default=False),
             liveness_interval=dict(type="int"),
+            lock_timeout=dict(type="int", default=LOCK_WAIT),
+            storage_timeout=dict(type="int", default=_storage_io.DEFAULT_TIMEOUT),
         ),
         supports_check_mode=True,
     )
@@ -203,8 +214,12 @@ def main():
         _options.check_names("hosts", list(params["hosts"]), "host name")
         _options.check_names("release", params["release"], "host name")
         _options.check_range("liveness_interval", params["liveness_interval"], *_options.LIVENESS_INTERVAL_RANGE)
+        _options.check_range("lock_timeout", params["lock_timeout"], *_options.LOCK_TIMEOUT_RANGE)
+        _storage_io.set_timeout(params["storage_timeout"])
+        _storage_io.probe(lease_dir)
         before, alloc, changed = plan_and_apply(lease_dir, params["hosts"], params["release"], params["force"],
-                                                params["liveness_interval"], module.check_mode)
+                                                params["liveness_interval"], module.check_mode,
+                                                lock_timeout=params["lock_timeout"])
     except AutoleaseError as err:
         module.fail_json(msg=str(err))
 

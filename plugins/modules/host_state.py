@@ -19,11 +19,15 @@ description:
   - The roles of this collection compare this snapshot with what they want and skip their change tasks when nothing
     differs; C(playbooks/site.yml) reads it once per host for all roles. Anything a reader cannot answer is
     returned as C(null), which the roles treat as "not in the wanted state".
+  - Lease storage that does not answer within O(storage_timeout) (O(lease_dir) or any of O(paths)) is not
+    reported as C(null). The module fails, naming the host, the path and the mount, since the roles' change tasks
+    would hang on the same storage.
   - Only reads; changes nothing.
 author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.storage_timeout
   - autolease.sanlock.attributes.INFO_MODULE
 options:
   paths:
@@ -168,8 +172,8 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _options
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import OptionError
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _storage_io
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError, OptionError
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_state import host_state
 
 
@@ -183,6 +187,7 @@ def main():
             libvirt_uri=dict(type="str", default="qemu:///system"),
             qemu_run_dir=dict(type="path", default="/run/libvirt/qemu"),
             os_facts=dict(type="bool", default=False),
+            storage_timeout=dict(type="int", default=_storage_io.DEFAULT_TIMEOUT),
         ),
         supports_check_mode=True,
     )
@@ -192,10 +197,15 @@ def main():
             _options.check_absolute(option, params[option])
         for path in params["paths"]:
             _options.check_absolute("paths", path)
+        _storage_io.set_timeout(params["storage_timeout"])
     except OptionError as err:
         module.fail_json(msg=str(err))
-    state = host_state(params["paths"], units=params["units"], users=params["users"], lease_dir=params["lease_dir"],
-                       libvirt_uri=params["libvirt_uri"], qemu_run_dir=params["qemu_run_dir"])
+    try:
+        state = host_state(params["paths"], units=params["units"], users=params["users"],
+                           lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
+                           qemu_run_dir=params["qemu_run_dir"])
+    except AutoleaseError as err:  # the lease storage does not answer (StorageTimeout)
+        module.fail_json(msg=str(err))
     if params["os_facts"]:
         # Imported here: compiling the fact collectors costs every run that does not need them.
         from ansible.module_utils.facts.system.distribution import DistributionFactCollector

@@ -30,6 +30,7 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.storage_timeout
   - autolease.sanlock.lease_dir
 attributes:
   check_mode:
@@ -172,7 +173,7 @@ held:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._domains import domain_disks
-from ansible_collections.autolease.sanlock.plugins.module_utils import _options
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lease_set import (
     ensure_absent,
@@ -190,6 +191,7 @@ ARGUMENT_SPEC = dict(
     group=dict(type="str", default="sanlock"),
     io_timeout=dict(type="int", default=0),
     repair_grace=dict(type="int", default=300),
+    storage_timeout=dict(type="int", default=_storage_io.DEFAULT_TIMEOUT),
 )
 
 
@@ -200,6 +202,8 @@ def run(module):
     _options.check_names("domains", params["domains"], "domain name")
     _options.check_range("io_timeout", params["io_timeout"], *_options.IO_TIMEOUT_RANGE)
     _options.check_range("repair_grace", params["repair_grace"], 0)
+    _storage_io.set_timeout(params["storage_timeout"])
+    _storage_io.probe(params["lease_dir"])
     domains = params["domains"]
     disk_map = {}
     if domains:

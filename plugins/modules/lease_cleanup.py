@@ -37,6 +37,7 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.storage_timeout
   - autolease.sanlock.lease_dir
 attributes:
   check_mode:
@@ -143,7 +144,7 @@ counts:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._cleanup import run_cleanup
-from ansible_collections.autolease.sanlock.plugins.module_utils import _options
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 
 ARGUMENT_SPEC = dict(
@@ -151,6 +152,7 @@ ARGUMENT_SPEC = dict(
     keep=dict(type="list", elements="str", default=[]),
     min_age=dict(type="int", default=0),
     workers=dict(type="int"),
+    storage_timeout=dict(type="int", default=_storage_io.DEFAULT_TIMEOUT),
 )
 
 
@@ -166,6 +168,8 @@ def main():
     params = module.params
     try:
         check_options(params)
+        _storage_io.set_timeout(params["storage_timeout"])
+        _storage_io.probe(params["lease_dir"])
         result = run_cleanup(params["lease_dir"], keep=params["keep"], min_age=params["min_age"],
                              workers=params["workers"], check_mode=module.check_mode).as_dict()
     except AutoleaseError as err:

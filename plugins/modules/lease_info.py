@@ -21,6 +21,7 @@ author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
   - autolease.sanlock.attributes
+  - autolease.sanlock.storage_timeout
   - autolease.sanlock.lease_dir
   - autolease.sanlock.attributes.INFO_MODULE
 options:
@@ -106,7 +107,7 @@ invalid:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _options
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lease_report import lease_report
 
@@ -115,6 +116,7 @@ ARGUMENT_SPEC = dict(
     liveness=dict(type="bool", default=False),
     liveness_interval=dict(type="int"),
     libvirt_uri=dict(type="str", default="qemu:///system"),
+    storage_timeout=dict(type="int", default=_storage_io.DEFAULT_TIMEOUT),
 )
 
 
@@ -124,6 +126,7 @@ def main():
     try:
         _options.check_absolute("lease_dir", params["lease_dir"])
         _options.check_range("liveness_interval", params["liveness_interval"], *_options.LIVENESS_INTERVAL_RANGE)
+        _storage_io.set_timeout(params["storage_timeout"])
         result = lease_report(params["lease_dir"], liveness=params["liveness"],
                               liveness_interval=params["liveness_interval"], libvirt_uri=params["libvirt_uri"])
     except AutoleaseError as err:

@@ -10,9 +10,15 @@ only reads files.
 host-b (host_id 2) joined with io_timeout 1 to one lockspace, plus host-c, a
 running daemon that has joined nothing. ``lease_dir``: that directory,
 emptied of everything but the lockspace before each test.
+
+``hung_storage``: a directory on which every access blocks (a FUSE mount whose
+server never answers, the stand-in for a hung hard NFS mount), released after
+the test or by a watchdog. ``storage_deadline``: the storage deadline of the
+pytest process (_storage_io) set to 2 s for one test.
 """
 
 import contextlib
+import ctypes
 import json
 import os
 import pathlib
@@ -20,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -182,3 +189,70 @@ def lease_dir(lease_cluster):
         else:
             os.unlink(path)
     return lease_cluster.lease_dir
+
+
+# Hung lease storage ------------------------------------------------------------------------------------------------
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_MNT_DETACH = 2
+HUNG_WATCHDOG = 60  # seconds after which a hung mount is released whatever the test does
+
+
+class HungStorage:
+    """A directory on which every access blocks until released: a FUSE mount whose server never answers.
+
+    A stand-in for a hard NFS mount whose server is gone, made with the
+    kernel's FUSE alone (no libfuse): /dev/fuse is opened and mounted, and
+    nothing ever reads the requests. stat, open, listdir on the directory
+    and anything under it then block in the kernel as on a hung NFS mount
+    (killable only, no signal interrupts them). release() closes the FUSE
+    device, which aborts the connection: every blocked call fails with
+    ENOTCONN, and the mount is detached. A watchdog releases it after
+    HUNG_WATCHDOG seconds even if the test never returns.
+    """
+
+    def __init__(self, path):
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+        options = "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other" % self._fd
+        if _LIBC.mount(b"autolease-hung", self.path.encode(), b"fuse.autolease-hung", 0, options.encode()) != 0:
+            code = ctypes.get_errno()
+            os.close(self._fd)
+            raise OSError(code, "cannot mount a FUSE stand-in on %s: %s" % (self.path, os.strerror(code)))
+        self._watchdog = threading.Timer(HUNG_WATCHDOG, self.release)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def release(self):
+        with self._lock:
+            if self._fd is None:
+                return
+            os.close(self._fd)
+            self._fd = None
+            _LIBC.umount2(self.path.encode(), _MNT_DETACH)
+        self._watchdog.cancel()
+
+
+@pytest.fixture
+def hung_storage(tmp_path):
+    """A lease directory path whose storage hangs (HungStorage), released after the test, pass or fail."""
+    if not os.path.exists("/dev/fuse"):
+        pytest.fail("/dev/fuse is missing: the hung-storage tests need the kernel's FUSE (modprobe fuse)")
+    path = tmp_path / "hung-leases"
+    path.mkdir()
+    hung = HungStorage(path)
+    try:
+        yield hung
+    finally:
+        hung.release()
+
+
+@pytest.fixture
+def storage_deadline():
+    """The storage deadline of this process (_storage_io) set to 2 s for the test, then back to the default."""
+    from ansible_collections.autolease.sanlock.plugins.module_utils import _storage_io
+    _storage_io.set_timeout(2)
+    try:
+        yield 2
+    finally:
+        _storage_io.set_timeout(_storage_io.DEFAULT_TIMEOUT)

@@ -16,7 +16,9 @@ import hashlib
 import os
 import pwd
 import subprocess
+import time
 
+import pytest
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _host_state
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_state import (
@@ -33,6 +35,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._host_state impo
     unit_states,
     user_groups,
 )
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import StorageTimeout
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_FILE
 
 LS = "__LIBVIRT__DISKS__"
@@ -350,3 +353,25 @@ def test_mounts_read_the_directory_under_the_mount_without_touching_it(tmp_path)
         assert subprocess.run(["mountpoint", "-q", str(point)], check=False).returncode == 0
     finally:
         subprocess.run(["umount", str(point)], check=True)
+
+
+# hung lease storage (hung_storage: a FUSE mount that never answers, the stand-in for a hung hard NFS mount)
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_readers_of_a_hung_lease_dir_fail_at_the_deadline_instead_of_answering_unknown(hung_storage,
+                                                                                       storage_deadline):
+    """None means "unknown" to the roles, which then run change tasks on the same storage: a hang must fail."""
+    readers = [
+        ("reading %s got no reply" % hung_storage.path, lambda: read_path(hung_storage.path)),
+        ("reading the lockspace file %s/%s got no reply" % (hung_storage.path, LS),
+         lambda: lockspace_slots(hung_storage.path)),
+        ("reading the host_id registry", lambda: registry(hung_storage.path)),
+        ("checking %s got no reply" % hung_storage.path,
+         lambda: host_state([], lease_dir=hung_storage.path, libvirt_uri="")),
+    ]
+    for expected, reader in readers:
+        started = time.monotonic()
+        with pytest.raises(StorageTimeout, match=expected):
+            reader()
+        assert time.monotonic() - started < storage_deadline + 1.5, expected

@@ -9,7 +9,10 @@ import shutil
 import subprocess
 import time
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._join_proof import judge, parse_status
+import pytest
+
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import StorageTimeout
+from ansible_collections.autolease.sanlock.plugins.module_utils._join_proof import judge, parse_status, proven_joins
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import Slot
 
 LS = "__LIBVIRT__DISKS__"
@@ -165,3 +168,17 @@ def test_lockspace_leave_without_host_id_leaves_the_verified_join_too(lease_clus
         assert host.call("_host_state.joined_lockspaces")["ok"] == []
     finally:
         _leave(host, path)
+
+
+@pytest.mark.timeout(90, method="thread")
+def test_a_join_on_hung_storage_fails_instead_of_hanging(hung_storage, storage_deadline):
+    """The daemon's status is a stand-in dict (a real daemon would hang joining a dead mount); the read of the
+    lockspace file at the join's path really blocks (hung_storage: a FUSE mount that never answers)."""
+    path = os.path.join(hung_storage.path, LS)
+    status = {"our_host_name": "host-a", "lockspaces": {(LS, 1, path): {
+        "name": LS, "host_id": 1, "path": path, "state": "joined", "host_generation": 1,
+        "renewal_last_success": 10}}}
+    started = time.monotonic()
+    with pytest.raises(StorageTimeout, match="reading the lockspace file %s got no reply" % path):
+        proven_joins(status=lambda: status)
+    assert time.monotonic() - started < storage_deadline + 1.5

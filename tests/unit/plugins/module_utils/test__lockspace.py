@@ -6,11 +6,12 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 
 import pytest
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lockspace
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError, StorageTimeout
 
 
 def _dump(path):
@@ -139,3 +140,16 @@ def test_ensure_lockspace_refuses_a_local_copy_when_the_storage_is_gone(lease_cl
         if not (storage / "__LIBVIRT__DISKS__").exists():
             os.rename(str(elsewhere / "__LIBVIRT__DISKS__"), str(storage / "__LIBVIRT__DISKS__"))
         host.client("rem_lockspace", "-s", spec, check=False)
+
+
+@pytest.mark.timeout(90, method="thread")
+def test_read_slots_on_hung_storage_gives_up_at_the_deadline_naming_the_path(hung_storage, storage_deadline):
+    """hung_storage: a FUSE mount that never answers, the stand-in for a hung hard NFS mount."""
+    path = _lockspace.lockspace_path(hung_storage.path)
+    started = time.monotonic()
+    with pytest.raises(StorageTimeout, match="reading the lockspace file %s got no reply within 2 s" % path):
+        _lockspace.read_slots(path)
+    assert time.monotonic() - started < storage_deadline + 1.5
+    # Not a LeaseError: the readers that report an unreadable lockspace as "unknown" do not swallow a hang.
+    with pytest.raises(StorageTimeout):
+        _lockspace.max_used_host_id(path)

@@ -9,12 +9,19 @@ import multiprocessing
 import os
 import re
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _registry
-from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, LeaseDirError
+from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
+    HostIdError,
+    LeaseDirError,
+    RegistryLockBusy,
+    StorageTimeout,
+)
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
     REGISTRY_DIR,
     locked,
@@ -299,3 +306,49 @@ def test_old_registry_replaced_by_another_user_is_refused_not_trusted(tmp_path):
     with pytest.raises(HostIdError, match="owned by uid 4242"):
         update_registry(str(tmp_path), lambda r: dict(r, b=2))
     assert os.path.exists(legacy)
+
+
+_HOLD_LOCK = """
+import sys
+from ansible_collections.autolease.sanlock.plugins.module_utils._registry import locked
+with locked(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+@pytest.mark.timeout(90, method="thread")
+def test_lock_held_by_another_process_is_a_bounded_wait_naming_the_lock_and_its_holder(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if "collections" in p))
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(tmp_path)], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held", holder.stderr.read()
+        lock = os.path.join(str(tmp_path), REGISTRY_DIR, ".autolease-host-ids.lock")
+        started = time.monotonic()
+        with pytest.raises(RegistryLockBusy) as err:
+            with locked(str(tmp_path), wait=2):
+                pytest.fail("took a lock another process holds")
+        assert 2 <= time.monotonic() - started < 3.5
+        msg = str(err.value)
+        assert "the host_id registry lock %s is still held by another run after 2 s" % lock in msg, msg
+        assert "pid %d, since " % holder.pid in msg, msg
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.wait(timeout=30) == 0
+        with locked(str(tmp_path), wait=2):  # released: taken at once
+            assert "pid %d," % os.getpid() in open(lock).read()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=30)
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_registry_on_hung_storage_fails_at_the_deadline(hung_storage, storage_deadline):
+    """hung_storage: a FUSE mount that never answers, the stand-in for a hung hard NFS mount."""
+    for action in (lambda: read_registry(hung_storage.path), lambda: update_registry(hung_storage.path, dict)):
+        started = time.monotonic()
+        with pytest.raises(StorageTimeout, match="the lease storage mounted at %s" % hung_storage.path):
+            action()
+        assert time.monotonic() - started < storage_deadline + 1.5
