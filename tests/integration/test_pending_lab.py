@@ -73,7 +73,7 @@ def test_a_running_vm_sanlock_does_not_know_is_named_in_the_summary_and_the_audi
     start = lab.vm_start("lab1", "pending-registered")
     assert start.returncode == 0, start.stdout + start.stderr
     # The stand-in for a QEMU started before the lock manager was on: a sleeping process with a pid file.
-    pid = lab.run("lab1", "setsid sleep 900 </dev/null >/dev/null 2>&1 & echo $!").stdout.strip()
+    pid = lab.run("lab1", "sleep 900 </dev/null >/dev/null 2>&1 & echo $!").stdout.strip()
     lab.run("lab1", "echo %s > /run/libvirt/qemu/standin-unregistered.pid" % pid)
     try:
         site = lab.ansible(SITE, check=True)
