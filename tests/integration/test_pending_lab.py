@@ -114,3 +114,27 @@ def test_the_libvirt_guard_counts_qemu_pid_files_when_virsh_fails(rolled_out_lab
     assert shows(res.stdout, "QEMU pid files show running VMs: /run/libvirt/qemu/pending-guard.pid"), (
         res.stdout[-6000:])
     assert lab.run("lab1", "grep -E '^host_id' /etc/libvirt/qemu-sanlock.conf").stdout.strip() == conf_before
+
+
+MARKER = "/run/autolease-sanlock-restart-pending"
+
+
+def test_a_postponed_restart_done_by_hand_since_is_forgotten_and_one_still_due_is_reported(rolled_out_lab):
+    """The sanlock role's marker of a postponed restart records the daemon's pid. A daemon with another pid has
+    restarted since (drained and restarted by hand, then joined again): no more "restart pending"."""
+    lab = rolled_out_lab
+    pid = lab.run("lab2", "cat /run/sanlock/sanlock.pid").stdout.strip()
+    try:
+        # Postponed while an earlier daemon (another pid) ran: restarted since.
+        lab.run("lab2", "printf 's __LIBVIRT__DISKS__:2:/x:0\\ndaemon pid %d\\n' > %s" % (int(pid) + 1, MARKER))
+        site = lab.ansible(SITE, check=True)
+        assert not shows(site.stdout, "restart pending: sanlock on lab2"), site.stdout[-6000:]
+        assert lab.run("lab2", "test -e %s" % MARKER, check=False).returncode != 0
+
+        # Postponed while this daemon runs: still due, reported again, the marker stays.
+        lab.run("lab2", "printf 's __LIBVIRT__DISKS__:2:/x:0\\ndaemon pid %s\\n' > %s" % (pid, MARKER))
+        site = lab.ansible(SITE, check=True)
+        assert shows(site.stdout, "restart pending: sanlock on lab2 needs a restart"), site.stdout[-6000:]
+        assert lab.run("lab2", "cat %s" % MARKER).stdout.splitlines()[-1] == "daemon pid %s" % pid
+    finally:
+        lab.run("lab2", "rm -f %s" % MARKER, check=False)
