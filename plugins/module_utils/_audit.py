@@ -20,6 +20,10 @@ Per host the input holds:
                                absent; adding and removing win over joined)
   running        [str]        (active domains, paused ones included, as `virsh list --name` lists them)
   paused         [str]        (optional: paused domains; libvirt releases their leases until they resume)
+  unprotected    [str]        (optional: running domains whose QEMU process is not registered with the local
+                               sanlock daemon - started before the lock manager was on: they hold no lease)
+  sanlock_pending [dict]      (optional: settings of sanlock.conf the running daemon does not use yet,
+                               each {setting, file, daemon}; a restart of the daemon is pending)
   info           dict         (the lease_info module result)
   devices        {path: str}  (identity of block devices used by domains: WWN or serial)
 """
@@ -44,13 +48,19 @@ CHECKS = (
     ("host_id", "host_ids"),
     ("joined", "Lockspace membership"),
     ("running_vm_lease", "Leases of running VMs"),
+    ("unprotected_vm", "Running VMs unknown to sanlock (no leases)"),
     ("orphan", "Orphaned lease files"),
     ("invalid", "Invalid entries in the lease directory"),
     ("unstable_path", "Unstable disk paths"),
+    ("restart_pending", "sanlock settings waiting for a daemon restart (warning)"),
     ("paused", "Paused VMs, leases released (information)"),
 )
-# Findings of these checks are information: they never make a strict audit fail.
+# Findings of these checks are information or warnings: they never make a strict audit fail.
 INFO_CHECKS = frozenset(("paused",))
+WARNING_CHECKS = frozenset(("restart_pending",))
+
+RESTART_FIX = ("drain the host (migrate or stop its VMs), then systemctl restart sanlock and the libvirt daemon "
+               "(a daemon option on its command line, such as -w 0, wins over the file: change it there)")
 
 
 def lockspace_membership(gets_output, lockspace=LOCKSPACE_NAME):
@@ -70,13 +80,13 @@ def lockspace_membership(gets_output, lockspace=LOCKSPACE_NAME):
 
 
 def failures(findings):
-    """The findings that are failures (not information)."""
-    return [f for f in findings if f.get("severity") != "info"]
+    """The findings that are failures (not information or warnings)."""
+    return [f for f in findings if f.get("severity") not in ("info", "warning")]
 
 
 def _finding(check, host, subject, detail):
     return {"check": check, "host": host, "subject": subject, "detail": detail,
-            "severity": "info" if check in INFO_CHECKS else "error"}
+            "severity": "info" if check in INFO_CHECKS else "warning" if check in WARNING_CHECKS else "error"}
 
 
 def _slots(data):
@@ -226,6 +236,26 @@ def _check_paths(hosts):
     return found
 
 
+def _check_unprotected(hosts):
+    return [_finding("unprotected_vm", name, domain,
+                     "running, but its QEMU process is not registered with the local sanlock daemon (it was started "
+                     "before the sanlock lock manager was on): it holds no lease and another host can start its "
+                     "disks. Restart or live-migrate this VM to give it leases")
+            for name, data in sorted(hosts.items()) for domain in sorted(set(data.get("unprotected") or []))]
+
+
+def pending_text(pending):
+    """One line for the settings of sanlock.conf waiting for a restart: "use_watchdog (file 1, daemon 0), ..."."""
+    return ", ".join("%s (file %s, daemon %s)" % (p["setting"], p["file"], p["daemon"]) for p in pending)
+
+
+def _check_restart_pending(hosts):
+    return [_finding("restart_pending", name, "sanlock.conf",
+                     "restart pending: the running sanlock daemon does not use %s; to apply them %s"
+                     % (pending_text(data["sanlock_pending"]), RESTART_FIX))
+            for name, data in sorted(hosts.items()) if data.get("sanlock_pending")]
+
+
 def _check_paused(hosts):
     return [_finding("paused", name, domain,
                      "paused: leases released (libvirt releases a paused VM's leases and acquires them again on "
@@ -234,10 +264,10 @@ def _check_paused(hosts):
 
 
 def audit(hosts):
-    """All findings for a cluster, in CHECKS order; see failures() for the ones that are not information."""
+    """All findings for a cluster, in CHECKS order; see failures() for the ones that are not information or warnings."""
     return (_check_storage(hosts) + _check_host_ids(hosts) + _check_joined(hosts)
-            + _check_running_leases(hosts) + _check_orphans(hosts) + _check_invalid(hosts) + _check_paths(hosts)
-            + _check_paused(hosts))
+            + _check_running_leases(hosts) + _check_unprotected(hosts) + _check_orphans(hosts) + _check_invalid(hosts)
+            + _check_paths(hosts) + _check_restart_pending(hosts) + _check_paused(hosts))
 
 
 def report(findings):

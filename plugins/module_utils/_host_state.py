@@ -31,7 +31,12 @@ import shutil
 import stat
 import subprocess
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _join_proof, _storage_io
+from ansible_collections.autolease.sanlock.plugins.module_utils import (
+    _daemon_settings,
+    _join_proof,
+    _storage_io,
+    _unprotected_vms,
+)
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
     AutoleaseError,
     LeaseError,
@@ -241,10 +246,23 @@ def selinux_booleans():
     return booleans
 
 
-def host_state(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///system", qemu_run_dir="/run/libvirt/qemu"):
+def _asked_once(ask):
+    """ask() the first time it is called, the same answer after."""
+    answers = []
+
+    def once():
+        if not answers:
+            answers.append(ask())
+        return answers[0]
+    return once
+
+
+def host_state(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///system", qemu_run_dir="/run/libvirt/qemu",
+               sanlock_conf=_daemon_settings.SANLOCK_CONF):
     """The whole snapshot as one dict (see the host_state module's RETURN). StorageTimeout when lease_dir hangs."""
     if lease_dir:
         _storage_io.probe(lease_dir)
+    status = _asked_once(_join_proof.daemon_status)
     return {
         "files": dict((path, read_path(path)) for path in paths),
         "mounts": mounts(paths),
@@ -260,4 +278,6 @@ def host_state(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///s
         "registry": registry(lease_dir) if lease_dir else None,
         "running_vms": running_vms(libvirt_uri) if libvirt_uri else None,
         "qemu_pid_files": qemu_pid_files(qemu_run_dir),
+        "sanlock_pending": _daemon_settings.pending_settings(sanlock_conf, status=status),
+        "unprotected_vms": _unprotected_vms.unprotected_vms(qemu_run_dir, status=status),
     }

@@ -40,12 +40,18 @@ STATUS_TIMEOUT = 30
 
 
 def parse_status(text):
-    """Parse ``sanlock client status -D``: {"our_host_name": str, "lockspaces": {(name, host_id, path): info}}.
+    """Parse ``sanlock client status -D``.
+
+    Returns {"our_host_name": str, "lockspaces": {(name, host_id, path): info}, "daemon": {setting: value},
+    "clients": {pid: name}, "resources": [{"lockspace", "name", "shared", "pid"}]}.
 
     info holds the lockspace's settings as integers where they are numbers,
     plus "state": "joined", or "adding"/"removing" for a lockspace on its way in or out.
+    daemon holds the running daemon's settings (use_watchdog, max_worker_threads, ...), integers where they
+    are numbers. clients are the processes registered with the daemon (its own helper threads, listed with
+    pid -1, left out); resources the leases they hold, each with the pid of its holder.
     """
-    daemon, spaces, current = {}, {}, None
+    daemon, spaces, clients, resources, current = {}, {}, {}, [], None
     for line in text.splitlines():
         if not line.strip():
             continue
@@ -61,13 +67,23 @@ def parse_status(text):
                 current = {"name": name, "host_id": int(host_id), "path": path,
                            "state": {"ADD": "adding", "REM": "removing"}.get(flag, "joined")}
                 spaces[(name, int(host_id), path)] = current
+            elif words[0] == "p" and len(words) >= 2 and words[1].isdigit():
+                clients[int(words[1])] = " ".join(words[2:])
+            elif words[0] == "r" and "p" in words[2:-1]:
+                # r LOCKSPACE:RESOURCE:PATH:OFFSET:LVER p PID [ADD|REM], ...:OFFSET:SH p PID for a shared lease
+                lockspace, resource = words[1].split(":", 2)[:2]
+                pid = words[words.index("p", 2) + 1]
+                if pid.isdigit():
+                    resources.append({"lockspace": lockspace, "name": resource, "shared": words[1].endswith(":SH"),
+                                      "pid": int(pid)})
             continue
         if current is not None:
             for word in line.split():
                 key, sep, value = word.partition("=")
                 if sep:
                     current[key] = int(value) if value.isdigit() else value
-    return {"our_host_name": daemon.get("our_host_name"), "lockspaces": spaces}
+    return {"our_host_name": daemon.get("our_host_name"), "lockspaces": spaces, "daemon": daemon,
+            "clients": clients, "resources": resources}
 
 
 def daemon_status(timeout=STATUS_TIMEOUT):

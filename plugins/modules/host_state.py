@@ -15,7 +15,8 @@ version_added: 0.1.0
 description:
   - Reads files, mount points, installed packages, systemd unit states, user groups, loaded kernel modules,
     SELinux booleans, the lockspaces the local sanlock daemon has joined, the slots of the lockspace file, the
-    host_id registry and the running VMs, all in one module run.
+    host_id registry, the running VMs, the sanlock settings waiting for a daemon restart and the running VMs
+    that hold no lease because sanlock does not know them, all in one module run.
   - The roles of this collection compare this snapshot with what they want and skip their change tasks when nothing
     differs; C(playbooks/site.yml) reads it once per host for all roles. Anything a reader cannot answer is
     returned as C(null), which the roles treat as "not in the wanted state".
@@ -62,6 +63,12 @@ options:
       - Directory of the pid files of running QEMU domains.
     type: path
     default: /run/libvirt/qemu
+  sanlock_conf:
+    description:
+      - The sanlock daemon's configuration file, compared with the settings the running daemon uses
+        (RV(sanlock_pending)).
+    type: path
+    default: /etc/sanlock/sanlock.conf
   os_facts:
     description:
       - Also return the distribution and SELinux facts (as M(ansible.builtin.setup) collects them) as
@@ -162,6 +169,29 @@ qemu_pid_files:
   description: Number of pid files of QEMU domains in O(qemu_run_dir).
   returned: always
   type: int
+sanlock_pending:
+  description:
+    - Settings of O(sanlock_conf) that the running sanlock daemon does not use (the daemon reads the file only
+      when it starts and cannot restart while it has joined a lockspace), as C(setting), C(file) (the value in
+      the file) and C(daemon) (the value the daemon runs with, as C(sanlock client status -D) prints it).
+    - Only settings the daemon prints can be compared (not C(io_timeout) or C(watchdog_fire_timeout)). An
+      option on the daemon's command line (such as C(-w 0)) wins over the file and keeps its difference.
+    - Empty when nothing is pending; C(null) when the daemon does not answer or the file cannot be read.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{setting: use_watchdog, file: "1", daemon: 0}]
+unprotected_vms:
+  description:
+    - Names of the running QEMU domains (a pid file in O(qemu_run_dir) with a live process) whose process is
+      not registered with the local sanlock daemon. libvirt registers a QEMU process only when it starts it
+      with the sanlock lock manager, so such a VM holds no lease until it is restarted or live-migrated.
+    - A paused VM stays registered and is not listed. C(null) when VMs run and the sanlock daemon does not
+      answer.
+  returned: always
+  type: list
+  elements: str
+  sample: [web1]
 ansible_facts:
   description: The distribution facts (C(distribution), C(distribution_major_version), C(os_family), ...) and
     C(selinux), as M(ansible.builtin.setup) collects them.
@@ -186,6 +216,7 @@ def main():
             lease_dir=dict(type="path"),
             libvirt_uri=dict(type="str", default="qemu:///system"),
             qemu_run_dir=dict(type="path", default="/run/libvirt/qemu"),
+            sanlock_conf=dict(type="path", default="/etc/sanlock/sanlock.conf"),
             os_facts=dict(type="bool", default=False),
             storage_timeout=dict(type="int", default=_storage_io.DEFAULT_TIMEOUT),
         ),
@@ -193,7 +224,7 @@ def main():
     )
     params = module.params
     try:
-        for option in ("lease_dir", "qemu_run_dir"):
+        for option in ("lease_dir", "qemu_run_dir", "sanlock_conf"):
             _options.check_absolute(option, params[option])
         for path in params["paths"]:
             _options.check_absolute("paths", path)
@@ -203,7 +234,7 @@ def main():
     try:
         state = host_state(params["paths"], units=params["units"], users=params["users"],
                            lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
-                           qemu_run_dir=params["qemu_run_dir"])
+                           qemu_run_dir=params["qemu_run_dir"], sanlock_conf=params["sanlock_conf"])
     except AutoleaseError as err:  # the lease storage does not answer (StorageTimeout)
         module.fail_json(msg=str(err))
     if params["os_facts"]:

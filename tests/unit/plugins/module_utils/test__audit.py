@@ -255,3 +255,33 @@ def test_running_vm_without_its_lease_is_still_a_failure_next_to_a_paused_one():
     hosts["kvm2"]["running"] = ["vm2"]
     hosts["kvm2"]["paused"] = ["vm2"]
     assert [f["check"] for f in failures(audit(hosts))] == ["running_vm_lease"]
+
+
+# Settings that never applied, and VMs that hold no lease ------------------------------------------------------
+def test_pending_sanlock_settings_are_a_warning_naming_the_difference_and_the_fix():
+    hosts = clean_cluster()
+    hosts["kvm2"]["sanlock_pending"] = [{"setting": "use_watchdog", "file": "1", "daemon": 0}]
+    found = audit(hosts)
+    assert checks(found) == [("restart_pending", "kvm2")]
+    assert found[0]["severity"] == "warning" and failures(found) == []
+    assert "use_watchdog (file 1, daemon 0)" in found[0]["detail"]
+    assert "drain the host (migrate or stop its VMs), then systemctl restart sanlock" in found[0]["detail"]
+    assert any("waiting for a daemon restart (warning)" in line for line in report(found))
+
+
+def test_a_running_vm_unknown_to_sanlock_is_a_failure_naming_it_and_the_fix():
+    hosts = clean_cluster()
+    hosts["kvm1"]["unprotected"] = ["vm1"]
+    found = audit(hosts)
+    assert checks(found) == [("unprotected_vm", "kvm1")]
+    assert found[0]["subject"] == "vm1" and found[0]["severity"] == "error" and failures(found) == found
+    assert "Restart or live-migrate this VM to give it leases" in found[0]["detail"]
+
+
+def test_nothing_pending_and_no_unprotected_vm_is_no_finding():
+    hosts = clean_cluster()
+    for data in hosts.values():
+        data["sanlock_pending"], data["unprotected"] = [], []
+    assert audit(hosts) == []
+    hosts["kvm1"]["sanlock_pending"] = hosts["kvm1"]["unprotected"] = None  # the daemon did not answer
+    assert audit(hosts) == []

@@ -311,7 +311,7 @@ def test_qemu_pid_files(tmp_path):
 
 
 KEYS = ["files", "groups", "kernel_modules", "lease_dir", "lockspaces", "mounts", "packages", "qemu_pid_files",
-        "registry", "running_vms", "selinux_booleans", "slots", "units", "users"]
+        "registry", "running_vms", "sanlock_pending", "selinux_booleans", "slots", "units", "unprotected_vms", "users"]
 
 
 def test_host_state_returns_every_documented_key(lease_dir, tmp_path, monkeypatch):
@@ -330,6 +330,8 @@ def test_host_state_returns_every_documented_key(lease_dir, tmp_path, monkeypatc
     assert state["units"] == {} and state["lockspaces"] in (None, [])
     assert state["lease_dir"] == lease_dir and sorted(state["slots"]) == ["1", "2"] and state["registry"] == {}
     assert state["running_vms"] is None and state["qemu_pid_files"] == 1
+    # no daemon answers: the pending settings are unknown; the pid file "1" is init, a live process
+    assert state["sanlock_pending"] is None and state["unprotected_vms"] is None
 
 
 def test_host_state_without_lease_dir():

@@ -28,6 +28,12 @@ s __LIBVIRT__DISKS__:3:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0
 s other:1:/srv/with:colon/ls:0 ADD
     list=add
     host_generation=0
+p 4242 web1
+    pid=4242
+p 4343
+r __LIBVIRT__DISKS__:bfa0240911bc17753e0b473688822159:/var/lib/libvirt/sanlock/bfa0240911bc17753e0b473688822159:0:3 p 4242
+    list=held
+r __LIBVIRT__DISKS__:0123456789abcdef0123456789abcdef:/srv/with\\:colon/x:0:SH p 4343 ADD
 """
 
 
@@ -37,6 +43,15 @@ def test_parse_status_reads_the_daemon_name_and_each_lockspace():
     space = status["lockspaces"][(LS, 3, "/var/lib/libvirt/sanlock/" + LS)]
     assert (space["host_generation"], space["renewal_last_success"], space["state"]) == (5, 166, "joined")
     assert status["lockspaces"][("other", 1, "/srv/with:colon/ls")]["state"] == "adding"
+
+
+def test_parse_status_reads_the_daemon_settings_registered_processes_and_held_leases():
+    status = parse_status(STATUS)
+    assert status["daemon"] == {"our_host_name": "7c1e-host-a", "use_watchdog": 0}
+    assert status["clients"] == {4242: "web1", 4343: ""}
+    assert status["resources"] == [
+        {"lockspace": LS, "name": "bfa0240911bc17753e0b473688822159", "shared": False, "pid": 4242},
+        {"lockspace": LS, "name": "0123456789abcdef0123456789abcdef", "shared": True, "pid": 4343}]
 
 
 def _slot(name="7c1e-host-a", generation=5, timestamp=166):

@@ -9,6 +9,7 @@ host-b (host_id 2) have joined the lockspace in ``lease_dir``.
 """
 
 import os
+import subprocess
 
 LS = "__LIBVIRT__DISKS__"
 
@@ -61,3 +62,29 @@ def test_daemon_that_joined_nothing_and_no_lease_dir(lease_cluster, tmp_path):
 def test_unknown_option_fails(lease_cluster):
     result = lease_cluster.a.module("host_state", dict(path=["/etc"]))
     assert result["failed"] is True and "path" in result["msg"]
+
+
+def test_pending_sanlock_settings_and_unregistered_vms(lease_cluster, tmp_path):
+    """host-c's real daemon runs with -w 0 and its file asks for the watchdog; the VM is a stand-in: a plain
+    sleeping process with a pid file, never registered with sanlock (a QEMU started before the lock manager)."""
+    conf = tmp_path / "sanlock.conf"
+    conf.write_text("our_host_name = host-c\nuse_watchdog = 1\n")
+    run_dir = tmp_path / "qemu"
+    run_dir.mkdir()
+    stand_in = subprocess.Popen(["sleep", "300"])
+    try:
+        (run_dir / "old-vm.pid").write_text(str(stand_in.pid))
+        args = dict(sanlock_conf=str(conf), qemu_run_dir=str(run_dir), libvirt_uri="")
+        for check in (True, False):
+            result = lease_cluster.c.module("host_state", args, check=check)
+            assert result["changed"] is False and "failed" not in result, result
+            assert result["sanlock_pending"] == [{"setting": "use_watchdog", "file": "1", "daemon": 0}]
+            assert result["unprotected_vms"] == ["old-vm"]
+    finally:
+        stand_in.kill()
+        stand_in.wait(timeout=10)
+
+
+def test_relative_sanlock_conf_fails_naming_it(lease_cluster):
+    result = lease_cluster.c.module("host_state", dict(sanlock_conf="sanlock.conf", libvirt_uri=""))
+    assert result["failed"] is True and "sanlock_conf='sanlock.conf'" in result["msg"]
