@@ -156,6 +156,40 @@ TABLE = [
       UNIT + "::test_host_id_pins_07_and_7_are_one_id"]),
     ("a collection used but not declared in galaxy.yml", "a unit test fails naming the collection and the file",
      ["tests/unit/test_galaxy.py::test_every_collection_the_content_uses_is_declared"]),
+    ("lease storage hangs (hard NFS mount whose server is gone)",
+     "host_state, lease_info, lease_cleanup, lease and host_id fail within storage_timeout (default 30 s), naming the "
+     "host, the path and the mount, with the fix; a hang is never reported as unknown; playbook tasks are also killed "
+     "after autolease_task_timeout (default 600 s)",
+     ["tests/unit/plugins/modules/test_storage_timeout.py::test_module_on_hung_lease_dir_fails_within_the_deadline_naming_host_and_mount",
+      "tests/unit/plugins/module_utils/test__lockspace.py::test_read_slots_on_hung_storage_gives_up_at_the_deadline_naming_the_path",
+      "tests/unit/plugins/module_utils/test__host_state.py::test_readers_of_a_hung_lease_dir_fail_at_the_deadline_instead_of_answering_unknown",
+      "tests/unit/plugins/module_utils/test__join_proof.py::test_a_join_on_hung_storage_fails_instead_of_hanging"]),
+    ("host_id registry lock held by another run, or on hung storage",
+     "host_id waits at most lock_timeout (default 120 s), then fails naming the lock file and the holder's host and "
+     "pid; on hung storage the registry read or update fails within storage_timeout",
+     ["tests/unit/plugins/module_utils/test__registry.py::test_lock_held_by_another_process_is_a_bounded_wait_naming_the_lock_and_its_holder",
+      "tests/unit/plugins/module_utils/test__registry.py::test_registry_on_hung_storage_fails_at_the_deadline"]),
+    ("storage_timeout or lock_timeout out of range", "fails before anything runs, naming the option, the value and "
+     "the range 1-3600",
+     ["tests/unit/plugins/modules/test_storage_timeout.py::test_bad_storage_timeout_fails_with_the_range",
+      "tests/unit/plugins/modules/test_storage_timeout.py::test_host_id_refuses_a_bad_lock_timeout"]),
+    ("sanlock.conf changed while the daemon is joined (restart refused)", "the site.yml summary shows "
+     "restart_pending per host with each setting's file and daemon value and the fix; audit.yml warns; "
+     "autolease_strict_restart=true fails the host",
+     ["tests/unit/plugins/module_utils/test__daemon_settings.py::test_watchdog_turned_on_in_the_file_is_pending_on_a_daemon_started_without_it",
+      "tests/unit/plugins/module_utils/test__audit.py::test_pending_sanlock_settings_are_a_warning_naming_the_difference_and_the_fix",
+      "tests/integration/test_pending_lab.py::test_a_sanlock_setting_the_daemon_does_not_use_is_reported_and_fails_under_strict"]),
+    ("a postponed sanlock restart later done by hand", "the role forgets its marker (the daemon's pid changed) "
+     "instead of reporting restart pending forever; a restart still due is reported",
+     ["tests/integration/test_pending_lab.py::test_a_postponed_restart_done_by_hand_since_is_forgotten_and_one_still_due_is_reported"]),
+    ("VMs already running at the first rollout (not registered with sanlock)", "named in the site.yml summary as "
+     "unprotected_vms with the fix (restart or live-migrate); an audit.yml failure",
+     ["tests/unit/plugins/module_utils/test__unprotected_vms.py::test_a_running_vm_not_registered_with_sanlock_is_unprotected",
+      "tests/unit/plugins/module_utils/test__audit.py::test_a_running_vm_unknown_to_sanlock_is_a_failure_naming_it_and_the_fix",
+      "tests/integration/test_pending_lab.py::test_a_running_vm_sanlock_does_not_know_is_named_in_the_summary_and_the_audit"]),
+    ("virsh fails while VMs run, and a host_id change is asked", "the libvirt role refuses, counting the QEMU pid "
+     "files and naming them; qemu-sanlock.conf unchanged",
+     ["tests/integration/test_pending_lab.py::test_the_libvirt_guard_counts_qemu_pid_files_when_virsh_fails"]),
 ]
 
 BENCH_ORDER = ["cleanup", "create", "first_vm", "rerun", "host_id"]
