@@ -59,8 +59,10 @@ def test_a_sanlock_setting_the_daemon_does_not_use_is_reported_and_fails_under_s
 
         strict = lab.ansible(SITE, "-e", "autolease_strict_restart=true")
         assert strict.returncode != 0, strict.stdout[-4000:]
-        assert shows(strict.stdout, "restart pending on lab2: the running sanlock daemon does not use"), (
-            strict.stdout[-6000:])
+        assert shows(strict.stdout, "YES: the running sanlock daemon does not use " + pending), strict.stdout[-6000:]
+        assert shows(strict.stdout, "Or run without -e autolease_strict_restart=true"), strict.stdout[-6000:]
+        assert "lab2" in [line.split("[")[1].split("]")[0] for line in strict.stdout.splitlines()
+                          if line.startswith("fatal: [")], strict.stdout[-6000:]
         assert shows(strict.stdout, pending) and shows(strict.stdout, RESTART_FIX), strict.stdout[-6000:]
     finally:
         lab.run("lab2", "sed -i '/^renewal_history_size = %s$/d' %s" % (wanted, CONF))
