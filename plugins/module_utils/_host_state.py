@@ -26,7 +26,6 @@ import grp
 import hashlib
 import os
 import pwd
-import re
 import shutil
 import stat
 import subprocess
@@ -43,6 +42,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
     StorageTimeout,
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path, read_slots
+from ansible_collections.autolease.sanlock.plugins.module_utils._mountinfo import read_mounts
 from ansible_collections.autolease.sanlock.plugins.module_utils._registry import read_registry
 
 MAX_CONTENT = 1024 * 1024  # config files, scripts and stamps; larger files get a digest only
@@ -122,11 +122,6 @@ def unit_states(units):
     return dict((unit, states.get(unit, states.get(unit + ".service"))) for unit in units)
 
 
-def _unescape(field):
-    """The kernel writes space, tab, newline and backslash in mountinfo as octal escapes (\\040...)."""
-    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
-
-
 # In a private mount namespace (nothing leaves it): take every mount off the
 # directory and print the owner and mode of what is underneath.
 _UNDERNEATH = 'while mountpoint -q "$1"; do umount -l "$1"; done; stat -c %u:%g:%a "$1"'
@@ -145,21 +140,14 @@ def mounts(paths, mountinfo="/proc/self/mountinfo", read_underneath=underneath):
     "uid:gid:mode" of the directory the mounts hide (see underneath()).
     """
     wanted = dict((os.path.normpath(path), path) for path in paths)
-    found = {}
-    try:
-        with open(mountinfo) as handle:
-            lines = handle.read().splitlines()
-    except OSError:
+    table = read_mounts(mountinfo)
+    if table is None:
         return None
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if not sep or len(fields) < 6 or len(tail) < 3:
-            continue
-        point = _unescape(fields[4])
-        if point in wanted:
-            found[wanted[point]] = {"source": _unescape(tail[1]), "fstype": tail[0], "options": fields[5],
-                                    "root": _unescape(fields[3])}
+    found = {}
+    for mount in table:  # the last mount on a point is the top one
+        if mount.point in wanted:
+            found[wanted[mount.point]] = {"source": mount.source, "fstype": mount.fstype, "options": mount.options,
+                                          "root": mount.root}
     for path, mount in found.items():
         mount["underneath"] = read_underneath(path)  # bounded: the child is killed after 30 s
     return found

@@ -24,16 +24,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
 import socket
 import threading
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import OptionError, StorageTimeout
+from ansible_collections.autolease.sanlock.plugins.module_utils._mountinfo import MOUNTINFO, read_mounts
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME
 
 DEFAULT_TIMEOUT = 30
 TIMEOUT_RANGE = (1, 3600)
-MOUNTINFO = "/proc/self/mountinfo"
 
 _settings = {"timeout": DEFAULT_TIMEOUT}
 
@@ -51,28 +50,14 @@ def get_timeout():
     return _settings["timeout"]
 
 
-def _unescape(field):
-    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
-
-
 def mount_of(path, mountinfo=MOUNTINFO):
     """(mount point, source, fstype) of the mount holding path, from the mount table only (never touches path)."""
     path = os.path.abspath(path)
     best = None
-    try:
-        with open(mountinfo) as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if not sep or len(fields) < 5 or len(tail) < 2:
-            continue
-        point = _unescape(fields[4])
-        inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and (best is None or len(point) >= len(best[0])):
-            best = (point, _unescape(tail[1]), tail[0])
+    for mount in read_mounts(mountinfo) or []:
+        inside = path == mount.point or path.startswith(mount.point.rstrip("/") + "/")
+        if inside and (best is None or len(mount.point) >= len(best[0])):
+            best = (mount.point, mount.source, mount.fstype)
     return best
 
 
