@@ -222,8 +222,25 @@ def test_moving_the_job_away_from_a_host_outside_the_play_is_refused(tmp_path, r
         if left_behind is None:
             assert moved == [], (host, files["role"])
         else:
-            assert len(moved) == 1 and "but %s (designated before, as recorded in %s on %s)" % (
-                left_behind, config, host) in moved[0], (host, files["role"])
+            assert len(moved) == 1 and "but %s (designated before, as recorded in " % left_behind in moved[0], (
+                host, files["role"])
+            assert "or in %s on %s)" % (config, host) in moved[0], (host, files["role"])
+
+
+def test_a_new_first_host_limited_alone_sees_the_designation_on_the_lease_storage(tmp_path):
+    """kvm00 joins the cluster and sorts before kvm01, the cleaner. `site.yml --limit kvm00` would make it a second
+    cleaner: it has no settings of its own yet, but the lease storage records kvm01, outside the play: refused.
+    Failed before the fix: with no local record the move was not seen."""
+    record = "/var/lib/libvirt/sanlock/autolease.sanlock/cleanup-host"
+    state = {"files": {record: {"exists": True, "content": "kvm01\n"}}}
+    hosts = render(tmp_path / "out", _inventory(tmp_path, ["kvm00", "kvm01", "kvm02"]),
+                   {"autolease_host_state": state}, limit="kvm00")
+    moved = [msg for msg in hosts["kvm00"]["role"]["invalid"] if msg.startswith("The cleanup job moves")]
+    assert len(moved) == 1 and "to kvm00, but kvm01 (designated before, as recorded in %s" % record in moved[0], hosts
+    # The whole cluster in the play: the job moves, kvm01's is removed in the same run.
+    hosts = render(tmp_path / "all", _inventory(tmp_path, ["kvm00", "kvm01", "kvm02"]), {"autolease_host_state": state})
+    assert all(not [m for m in files["role"]["invalid"] if m.startswith("The cleanup job moves")]
+               for files in hosts.values()), hosts
 
 
 def test_a_host_outside_the_group_and_a_designated_host_outside_it_are_refused(tmp_path):
