@@ -110,9 +110,11 @@ TABLE = [
      "(first host, sorted), not from the play: exactly one host has the cron job",
      ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_designated_host_is_the_same_under_limit",
       "tests/integration/test_roles_lab.py::test_a_limited_run_on_another_host_leaves_one_cleaner"]),
-    ("cleanup_schedule_host moved while the old host is outside the play (--limit)", "fails before any change, "
-     "naming the old host (recorded in /etc/autolease-sanlock/cleanup.json) and the fix",
-     ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_moving_the_job_away_from_a_host_outside_the_play_is_refused"]),
+    ("cleanup_schedule_host moved, or a new host sorting first rolled out alone, while the old cleaner is outside "
+     "the play (--limit)", "fails before any change, naming the old host (recorded on the lease storage in "
+     "autolease.sanlock/cleanup-host and in /etc/autolease-sanlock/cleanup.json) and the fix",
+     ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_moving_the_job_away_from_a_host_outside_the_play_is_refused",
+      "tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_a_new_first_host_limited_alone_sees_the_designation_on_the_lease_storage"]),
     ("'%' in the lease directory or a keep path", "the cron line is the script alone; the settings reach the job "
      "whole through a root-owned 0600 JSON file: the kept lease stays, the orphan goes",
      ["tests/unit/roles/cleanup_schedule/test_autolease_sanlock_cleanup.py::test_cron_line_holds_no_user_data_and_settings_keep_percent_signs",
