@@ -42,6 +42,7 @@ import time
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _lockspace
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
+from ansible_collections.autolease.sanlock.plugins.module_utils._join_proof import require_verified_join
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import CleanupLockBusy, LeaseDirError, LeaseError
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import (
     CLEANUP_LOCK_FILE,
@@ -56,7 +57,6 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding
     daemon_down_error,
     get_sanlock,
     not_joined_error,
-    require_joined,
     sanlock_errno,
 )
 
@@ -300,7 +300,9 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
                             % (lease_dir, os.path.basename(lockspace_file)))
     result = CleanupResult(lease_dir, check_mode)
     with _DirLock(lease_dir, lock_dir):
-        require_joined(lockspace_file, "clean up leases in %s" % lease_dir)
+        # By content, not by path: a daemon joined through a mount that is gone (or hidden under a new one)
+        # would otherwise vouch for whatever files the directory shows now.
+        require_verified_join(lockspace_file, "clean up leases in %s" % lease_dir)
         cluster_lock = _ClusterLock(lease_dir, lockspace_file)
         result.cluster_lock["created"] = cluster_lock.ensure(check_mode)
         if check_mode:

@@ -194,3 +194,28 @@ def leave(join):
             return  # left meanwhile
         raise DaemonError("the local sanlock daemon failed to leave %s:%d:%s: %s"
                           % (join["name"], join["host_id"], join["path"], exc))
+
+
+def require_verified_join(lockspace_path, action):
+    """host_id of the local daemon's join of the libvirt lockspace at lockspace_path, verified by content.
+
+    Raises DaemonError when the daemon does not answer, has not joined there, or renews another file than
+    the one now at that path (the lease storage is not mounted there, or was mounted after the join).
+    """
+    joins = proven_joins()
+    if joins is None:
+        raise _sanlock_binding.daemon_down_error("sanlock client status -D gave no answer", action)
+    want = os.path.realpath(lockspace_path)
+    here = [join for join in joins if join["name"] == LOCKSPACE_NAME and join["state"] == "joined"
+            and os.path.realpath(join["path"]) == want]
+    if not here:
+        raise _sanlock_binding.not_joined_error(lockspace_path, action)
+    verified = [join for join in here if join["verified"]]
+    if not verified:
+        raise DaemonError(
+            "cannot %s: the local sanlock daemon's join of %s is not verified (%s): the lease storage is not "
+            "mounted at %s, or was mounted after the daemon joined, so the files there are not the ones the "
+            "cluster shares. Nothing was changed. Mount the lease storage (role autolease.sanlock.shared_storage, "
+            "playbooks/site.yml) and run again."
+            % (action, lockspace_path, here[0]["proof"], os.path.dirname(lockspace_path)))
+    return verified[0]["host_id"]

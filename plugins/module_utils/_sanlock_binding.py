@@ -119,16 +119,3 @@ def local_host_id(lockspace_path):
         if os.path.realpath(entry.get("path", "")) == want and not entry.get("flags"):
             return entry.get("host_id")
     return None
-
-
-def require_joined(lockspace_path, action):
-    """Raise DaemonError unless the local daemon runs and has joined the lockspace; return host_id."""
-    host_id = local_host_id(lockspace_path)
-    if host_id is None:
-        raise not_joined_error(lockspace_path, action)
-    return host_id
-
-
-def require_daemon(action):
-    """Raise DaemonError unless the local daemon answers."""
-    joined_lockspaces(action)

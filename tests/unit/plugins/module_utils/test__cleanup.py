@@ -139,6 +139,40 @@ def test_daemon_that_has_not_joined_is_told_how_to_join(lease_cluster, lease_dir
     assert os.path.exists(os.path.join(lease_dir, name))
 
 
+def test_a_lease_dir_the_daemon_does_not_renew_is_refused_whatever_files_it_shows(lease_cluster, tmp_path):
+    """The storage was lost (lazy unmount) or hidden: the directory now shows other files, here a stale copy of
+    the lockspace and a lease nobody holds. The daemon is still joined at that path string. Before the fix the
+    cleanup trusted the path and planned (check mode) or went on to remove what the directory showed."""
+    host = lease_cluster.c
+    lease_dir = tmp_path / "leases"
+    lease_dir.mkdir()
+    assert host.call("_lockspace.ensure_lockspace", str(lease_dir), owner="root", group="root",
+                     io_timeout=1) == {"ok": True}
+    path = str(lease_dir / "__LIBVIRT__DISKS__")
+    host.client("add_lockspace", "-s", "__LIBVIRT__DISKS__:9:%s:0" % path, "-o", "1")
+    try:
+        (name,) = _make(lease_cluster, str(lease_dir), ["/img/stale.img"])
+        renewed = host.client("status", "-D").stdout
+        with open(path, "rb") as handle:
+            copy = handle.read()
+        with open(path + ".copy", "wb") as handle:
+            handle.write(copy)
+        os.rename(path + ".copy", path)  # the daemon renews the old file; the path shows a stale copy
+        for dummy in range(40):
+            if host.client("status", "-D").stdout != renewed:
+                break
+            time.sleep(0.25)
+        time.sleep(2.5)  # at least one renewal written to the old file only
+        for check_mode in (True, False):
+            result = host.call("_cleanup.run_cleanup", str(lease_dir), check_mode=check_mode, min_age=0, workers=1)
+            assert result.get("error") == "DaemonError", result
+            assert "is not verified" in result["msg"] and "not mounted" in result["msg"], result["msg"]
+            assert "Nothing was changed" in result["msg"]
+        assert os.path.exists(os.path.join(str(lease_dir), name))
+    finally:
+        host.client("rem_lockspace", "-s", "__LIBVIRT__DISKS__:9:%s:0" % path, check=False)
+
+
 def test_no_daemon_is_told_to_start_it(lease_cluster, lease_dir):
     result = lease_cluster.no_daemon.call("_cleanup.run_cleanup", lease_dir)
     assert result["error"] == "DaemonError" and "systemctl start sanlock" in result["msg"]
