@@ -28,6 +28,7 @@ __metaclass__ = type
 
 import errno
 import os
+import re
 import shutil
 import subprocess
 
@@ -37,6 +38,25 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace impor
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME
 
 STATUS_TIMEOUT = 30
+
+
+# A word of sanlock's status output where blanks may be escaped, and an optional word after it (ADD, REM).
+_ESCAPED_WORD = re.compile(r"((?:\\.|[^\s\\])+)(?:\s+(\S+))?")
+
+
+def _split_escaped(spec):
+    """Split sanlock's NAME:ID:PATH:OFFSET at the colons it did not escape, and drop its escapes."""
+    fields, current, chars = [], [], iter(spec)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields
 
 
 def parse_status(text):
@@ -61,9 +81,11 @@ def parse_status(text):
             if words[0] == "daemon":
                 current = daemon
             elif words[0] == "s" and len(words) >= 2:
-                name, host_id, rest = words[1].split(":", 2)
-                path = rest.rsplit(":", 1)[0]
-                flag = words[2] if len(words) > 2 else ""
+                # s NAME:HOST_ID:PATH:OFFSET [ADD|REM]; sanlock escapes blanks and colons with a backslash
+                spec, flag = _ESCAPED_WORD.match(line[2:]).group(1, 2)
+                fields = _split_escaped(spec)
+                name, host_id, path = fields[0], fields[1], ":".join(fields[2:-1])
+                flag = flag or ""
                 current = {"name": name, "host_id": int(host_id), "path": path,
                            "state": {"ADD": "adding", "REM": "removing"}.get(flag, "joined")}
                 spaces[(name, int(host_id), path)] = current

@@ -26,6 +26,8 @@ s __LIBVIRT__DISKS__:3:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0
     host_generation=5
     renewal_last_success=166
 s other:1:/srv/with:colon/ls:0 ADD
+s third:2:/srv/lease\\ dir\\ 100%\\:x/ls:0
+    list=spaces
     list=add
     host_generation=0
 p 4242 web1
@@ -43,6 +45,8 @@ def test_parse_status_reads_the_daemon_name_and_each_lockspace():
     space = status["lockspaces"][(LS, 3, "/var/lib/libvirt/sanlock/" + LS)]
     assert (space["host_generation"], space["renewal_last_success"], space["state"]) == (5, 166, "joined")
     assert status["lockspaces"][("other", 1, "/srv/with:colon/ls")]["state"] == "adding"
+    # sanlock escapes blanks and colons in paths
+    assert status["lockspaces"][("third", 2, "/srv/lease dir 100%:x/ls")]["state"] == "joined"
 
 
 def test_parse_status_reads_the_daemon_settings_registered_processes_and_held_leases():
