@@ -42,7 +42,7 @@ options:
         lease storage mounted on O(lease_dir) is replaced by another.
     type: int
 seealso:
-  - module: autolease.sanlock.host_state
+  - module: autolease.sanlock.host_info
 """
 
 EXAMPLES = r"""

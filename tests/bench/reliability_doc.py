@@ -63,7 +63,7 @@ TABLE = [
      "stays empty, and is repaired on re-runs",
      ["tests/integration/test_join_lab.py::test_libvirtd_does_not_start_without_the_lease_storage",
       "tests/integration/test_join_lab.py::test_a_host_rebooted_with_the_storage_unavailable_does_not_start_libvirtd",
-      "tests/unit/plugins/module_utils/test__host_state.py::test_mounts_read_the_directory_under_the_mount_without_touching_it"]),
+      "tests/unit/plugins/module_utils/test__host_info.py::test_mounts_read_the_directory_under_the_mount_without_touching_it"]),
     ("a VM on a local lockspace hidden under the mounted storage (joined before the mount)", "the join is not "
      "verified by content (the file at the path lacks the daemon's latest renewal): site.yml fails naming the host "
      "and the fix, the audit reports it; with no VM left the next run leaves the hidden lockspace and rejoins",
@@ -159,12 +159,12 @@ TABLE = [
     ("a collection used but not declared in galaxy.yml", "a unit test fails naming the collection and the file",
      ["tests/unit/test_galaxy.py::test_every_collection_the_content_uses_is_declared"]),
     ("lease storage hangs (hard NFS mount whose server is gone)",
-     "host_state, lease_info, lease_cleanup, lease and host_id fail within storage_timeout (default 30 s), naming the "
+     "host_info, lease_info, lease_cleanup, lease and host_id fail within storage_timeout (default 30 s), naming the "
      "host, the path and the mount, with the fix; a hang is never reported as unknown; playbook tasks are also killed "
      "after autolease_task_timeout (default 600 s)",
      ["tests/unit/plugins/modules/test_storage_timeout.py::test_module_on_hung_lease_dir_fails_within_the_deadline_naming_host_and_mount",
       "tests/unit/plugins/module_utils/test__lockspace.py::test_read_slots_on_hung_storage_gives_up_at_the_deadline_naming_the_path",
-      "tests/unit/plugins/module_utils/test__host_state.py::test_readers_of_a_hung_lease_dir_fail_at_the_deadline_instead_of_answering_unknown",
+      "tests/unit/plugins/module_utils/test__host_info.py::test_readers_of_a_hung_lease_dir_fail_at_the_deadline_instead_of_answering_unknown",
       "tests/unit/plugins/module_utils/test__join_proof.py::test_a_join_on_hung_storage_fails_instead_of_hanging"]),
     ("host_id registry lock held by another run, or on hung storage",
      "host_id waits at most lock_timeout (default 120 s), then fails naming the lock file and the holder's host and "

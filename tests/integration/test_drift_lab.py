@@ -1,8 +1,8 @@
 """The roles' fast path on the lab: a host in state skips every change task, drift is still found and repaired.
 
-playbooks/site.yml reads each host once (autolease.sanlock.host_state) and a
-role runs its change tasks (tasks/converge.yml) only where the host differs
-from what it wants. These tests break one thing per role by hand, then check
+playbooks/site.yml reads each host once (autolease.sanlock.host_info) and a
+role runs its change tasks (tasks/apply.yml) only where its receipt differs
+from its inputs or from the host. These tests break one thing per role by hand, then check
 that check mode reports it without touching it, that a real run repairs it
 (saying what differed), and that the run after that skips every change task.
 """
@@ -21,17 +21,17 @@ FACT = "/etc/ansible/facts.d/autolease_host_id.fact"
 # role -> (host, command that breaks it, command that reads it, value when right, difference reported)
 DRIFT = {
     "sanlock": ("lab2", "chmod 0700 /etc/sanlock", "stat -c %a /etc/sanlock", "755",
-                "/etc/sanlock: mode is 0700, wanted 0755"),
+                "files /etc/sanlock: mode 0755 -> 0700"),
     "shared_storage": ("lab2", "chmod 0700 /var/lib/libvirt/sanlock", "stat -c %a /var/lib/libvirt/sanlock", "775",
-                       "/var/lib/libvirt/sanlock: mode is 0700, wanted 0775"),
+                       "metadata /var/lib/libvirt/sanlock: mode 0775 -> 0700"),
     "host_id": ("lab3", "rm %s" % FACT, "test -f %s && echo present" % FACT, "present",
-                "%s is missing" % FACT),
+                "files %s: exists True -> False" % FACT),
     "libvirt": ("lab3", "sed -i 's/^lock_manager = \"sanlock\"$/#lock_manager = \"sanlock\"/' /etc/libvirt/qemu.conf",
                 "grep -cx 'lock_manager = \"sanlock\"' /etc/libvirt/qemu.conf", "1",
-                '/etc/libvirt/qemu.conf: lock_manager = "sanlock" wanted, found none'),
+                "files /etc/libvirt/qemu.conf: sha256 "),
     # lab1 is the designated cleanup host (cleanup_schedule_host defaults to the first of kvm_hosts, sorted).
     "cleanup_schedule": ("lab1", "rm %s" % CRON, "test -f %s && echo present" % CRON, "present",
-                         "%s is missing" % CRON),
+                         "files %s: exists True -> False" % CRON),
 }
 
 
@@ -62,7 +62,7 @@ def in_state(rolled_out_lab):
 def test_a_host_in_state_runs_no_change_task(in_state):
     res = in_state.ansible(SITE, check=True)
     assert set(changed_per_host(res.stdout).values()) == {0}, res.stdout[-4000:]
-    assert "converge.yml" not in res.stdout and "Show what differs" not in res.stdout, res.stdout[-4000:]
+    assert "apply.yml" not in res.stdout and "Show why" not in res.stdout, res.stdout[-4000:]
     # The one read per host also gave the distribution facts: nothing gathered them.
     assert "Gathering Facts" not in res.stdout
 
@@ -89,7 +89,7 @@ def test_drift_is_reported_in_check_mode_and_repaired(in_state, role):
 
     again = in_state.ansible(SITE, check=True)
     assert set(changed_per_host(again.stdout).values()) == {0}, again.stdout[-4000:]
-    assert "converge.yml" not in again.stdout, again.stdout[-4000:]
+    assert "apply.yml" not in again.stdout, again.stdout[-4000:]
 
 
 def test_a_host_whose_sanlock_restarted_joins_again(in_state):
@@ -104,7 +104,7 @@ def test_a_host_whose_sanlock_restarted_joins_again(in_state):
     assert lab.run("lab3", joined, check=False).returncode != 0
 
     res = lab.ansible(SITE, check=True)
-    assert reports(res.stdout, "sanlock has not joined"), res.stdout[-6000:]
+    assert reports(res.stdout, "joins %d@/var/lib/libvirt/sanlock: true -> false" % host_id), res.stdout[-6000:]
     gets = lab.run("lab3", "sanlock client gets").stdout
     assert "s __LIBVIRT__DISKS__:%d:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0" % host_id in gets, gets
 

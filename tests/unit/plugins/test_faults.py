@@ -271,7 +271,7 @@ _BAD_OPTIONS = [
     ("lease", {"disks": ["/img/a.img"], "io_timeout": 301}, ["io_timeout", "301", "0-300"]),
     ("lease", {"disks": ["/img/a.img"], "repair_grace": -1}, ["repair_grace", "-1", ">= 0"]),
     ("lease_cleanup", {"lease_dir": "relative/dir"}, ["lease_dir", "'relative/dir'", "absolute"]),
-    ("host_state", {"qemu_run_dir": "run/qemu"}, ["qemu_run_dir", "'run/qemu'", "absolute"]),
+    ("host_info", {"qemu_run_dir": "run/qemu"}, ["qemu_run_dir", "'run/qemu'", "absolute"]),
 ]
 
 
@@ -284,7 +284,7 @@ def test_bad_option_values_fail_cleanly_naming_option_value_and_range(lease_clus
     args.setdefault("lease_dir", lease_dir)
     if module == "lease":
         args.update(owner="root", group="root")
-    if module == "host_state":
+    if module == "host_info":
         args.pop("lease_dir")
     started = time.monotonic()
     result = lease_cluster.a.module(module, args)

@@ -119,10 +119,10 @@ def test_a_join_whose_file_was_replaced_under_the_daemon_is_not_verified(lease_c
     dummy, path = _private_lockspace(host, tmp_path)
     _join(host, path)
     try:
-        joins = host.call("_host_state.joined_lockspaces")["ok"]
+        joins = host.call("_host_info.joined_lockspaces")["ok"]
         assert [(j["host_id"], j["path"], j["verified"]) for j in joins] == [(7, path, True)], joins
         _hide_the_joined_file(host, path)
-        joins = host.call("_host_state.joined_lockspaces")["ok"]
+        joins = host.call("_host_info.joined_lockspaces")["ok"]
         assert [(j["host_id"], j["verified"]) for j in joins] == [(7, False)], joins
         assert "renews another file" in joins[0]["proof"], joins[0]["proof"]
     finally:
@@ -141,10 +141,10 @@ def test_lockspace_leave_leaves_a_stale_join_check_mode_first(lease_cluster, tmp
         checked = host.module("lockspace_leave", args, check=True, diff=True)
         assert checked["changed"] and [j["host_id"] for j in checked["left"]] == [7], checked
         assert "%s:7:%s" % (LS, path) in checked["diff"]["before"] and checked["diff"]["after"] == ""
-        assert [j["host_id"] for j in host.call("_host_state.joined_lockspaces")["ok"]] == [7]  # still joined
+        assert [j["host_id"] for j in host.call("_host_info.joined_lockspaces")["ok"]] == [7]  # still joined
         left = host.module("lockspace_leave", args)
         assert left["changed"] and "renews another file" in left["left"][0]["proof"], left
-        assert host.call("_host_state.joined_lockspaces")["ok"] == []
+        assert host.call("_host_info.joined_lockspaces")["ok"] == []
         assert host.module("lockspace_leave", args)["changed"] is False
     finally:
         _leave(host, path)
@@ -165,7 +165,7 @@ def test_lockspace_leave_refuses_while_a_lease_is_held_and_leaves_nothing(lease_
             failed = host.module("lockspace_leave", {"lease_dir": lease_dir, "host_id": 7})
             assert failed.get("failed") and "leases are held in it" in failed["msg"], failed
             assert "Shut down or migrate the VMs" in failed["msg"]
-            assert [j["host_id"] for j in host.call("_host_state.joined_lockspaces")["ok"]] == [7]
+            assert [j["host_id"] for j in host.call("_host_info.joined_lockspaces")["ok"]] == [7]
     finally:
         _leave(host, path)
 
@@ -184,7 +184,7 @@ def test_lockspace_leave_without_host_id_leaves_the_verified_join_too(lease_clus
         assert host.module("lockspace_leave", {"lease_dir": lease_dir, "host_id": 7})["changed"] is False
         left = host.module("lockspace_leave", {"lease_dir": lease_dir})
         assert left["changed"] and [(j["host_id"], j["path"]) for j in left["left"]] == [(7, path)], left
-        assert host.call("_host_state.joined_lockspaces")["ok"] == []
+        assert host.call("_host_info.joined_lockspaces")["ok"] == []
     finally:
         _leave(host, path)
 

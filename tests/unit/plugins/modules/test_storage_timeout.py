@@ -16,7 +16,7 @@ import time
 import pytest
 
 HUNG_ARGS = {
-    "host_state": dict(libvirt_uri=""),
+    "host_info": dict(libvirt_uri=""),
     "lease_info": dict(libvirt_uri=""),
     "lease_cleanup": dict(),
     "lease": dict(disks=["/var/lib/libvirt/images/demo.img"]),

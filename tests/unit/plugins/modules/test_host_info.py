@@ -2,7 +2,7 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The host_state module, run as Ansible runs it (args file) through host-a's private sanlock daemon.
+"""The host_info module, run as Ansible runs it (args file) through host-a's private sanlock daemon.
 
 ``lease_cluster`` (tests/unit/plugins/conftest.py): host-a (host_id 1) and
 host-b (host_id 2) have joined the lockspace in ``lease_dir``.
@@ -23,7 +23,7 @@ def test_check_and_normal_mode_read_the_same_and_change_nothing(lease_cluster, l
     before = sorted(os.listdir(lease_dir))
     results = []
     for check in (True, False):
-        result = lease_cluster.a.module("host_state", args, check=check)
+        result = lease_cluster.a.module("host_info", args, check=check)
         assert result["changed"] is False and "failed" not in result, result
         assert result["files"][lease_dir]["type"] == "directory"
         info = result["files"][str(conf)]
@@ -34,7 +34,7 @@ def test_check_and_normal_mode_read_the_same_and_change_nothing(lease_cluster, l
             {"name": LS, "host_id": 1, "path": os.path.join(lease_dir, LS), "verified": True}]
         assert result["lease_dir"] == lease_dir and result["registry"] == {}
         assert result["running_vms"] is None and result["qemu_pid_files"] == 0
-        assert "root" in result["users"]["root"] and "dpkg" in result["packages"]
+        assert "root" in result["users"]["root"]
         facts = result["ansible_facts"]
         assert facts["os_family"] == "Debian" and facts["distribution"] == "Debian"
         assert isinstance(facts["selinux"], dict) and facts["selinux"]
@@ -46,21 +46,21 @@ def test_check_and_normal_mode_read_the_same_and_change_nothing(lease_cluster, l
 
 
 def test_without_os_facts_there_are_no_ansible_facts(lease_cluster, lease_dir):
-    result = lease_cluster.a.module("host_state", dict(paths=[lease_dir], lease_dir=lease_dir, libvirt_uri=""))
+    result = lease_cluster.a.module("host_info", dict(paths=[lease_dir], lease_dir=lease_dir, libvirt_uri=""))
     assert result["changed"] is False and "failed" not in result, result
     assert "ansible_facts" not in result
     assert sorted(result["slots"]) == ["1", "2"] and result["files"][lease_dir]["exists"] is True
 
 
 def test_daemon_that_joined_nothing_and_no_lease_dir(lease_cluster, tmp_path):
-    result = lease_cluster.c.module("host_state", dict(paths=[str(tmp_path / "nope")], libvirt_uri=""))
+    result = lease_cluster.c.module("host_info", dict(paths=[str(tmp_path / "nope")], libvirt_uri=""))
     assert result["changed"] is False and "failed" not in result, result
     assert result["files"] == {str(tmp_path / "nope"): {"exists": False}}
     assert result["lockspaces"] == [] and result["slots"] is None and result["registry"] is None
 
 
 def test_unknown_option_fails(lease_cluster):
-    result = lease_cluster.a.module("host_state", dict(path=["/etc"]))
+    result = lease_cluster.a.module("host_info", dict(path=["/etc"]))
     assert result["failed"] is True and "path" in result["msg"]
 
 
@@ -76,7 +76,7 @@ def test_pending_sanlock_settings_and_unregistered_vms(lease_cluster, tmp_path):
         (run_dir / "old-vm.pid").write_text(str(stand_in.pid))
         args = dict(sanlock_conf=str(conf), qemu_run_dir=str(run_dir), libvirt_uri="")
         for check in (True, False):
-            result = lease_cluster.c.module("host_state", args, check=check)
+            result = lease_cluster.c.module("host_info", args, check=check)
             assert result["changed"] is False and "failed" not in result, result
             assert result["sanlock_pending"] == [{"setting": "use_watchdog", "file": "1", "daemon": 0}]
             assert result["unprotected_vms"] == ["old-vm"]
@@ -86,5 +86,5 @@ def test_pending_sanlock_settings_and_unregistered_vms(lease_cluster, tmp_path):
 
 
 def test_relative_sanlock_conf_fails_naming_it(lease_cluster):
-    result = lease_cluster.c.module("host_state", dict(sanlock_conf="sanlock.conf", libvirt_uri=""))
+    result = lease_cluster.c.module("host_info", dict(sanlock_conf="sanlock.conf", libvirt_uri=""))
     assert result["failed"] is True and "sanlock_conf='sanlock.conf'" in result["msg"]

@@ -2,7 +2,7 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The host_state readers (plugins/module_utils/_host_state.py) on real files and on this machine.
+"""The host_info readers (plugins/module_utils/_host_info.py) on real files and on this machine.
 
 Files, mountinfo and /proc/modules copies are written in tmp_path; packages,
 users and the missing SELinux tools are those of this Debian test machine.
@@ -20,18 +20,15 @@ import time
 
 import pytest
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _host_state
-from ansible_collections.autolease.sanlock.plugins.module_utils._host_state import (
-    host_state,
-    installed_packages,
-    kernel_modules,
+from ansible_collections.autolease.sanlock.plugins.module_utils import _host_info
+from ansible_collections.autolease.sanlock.plugins.module_utils._host_info import (
+    host_info,
     lockspace_slots,
     mounts,
     qemu_pid_files,
     read_path,
     registry,
     running_vms,
-    selinux_booleans,
     unit_states,
     user_groups,
 )
@@ -100,7 +97,7 @@ def test_missing_path(tmp_path):
 
 
 def test_large_file_gets_a_digest_but_no_content(tmp_path, monkeypatch):
-    monkeypatch.setattr(_host_state, "MAX_CONTENT", 8)
+    monkeypatch.setattr(_host_info, "MAX_CONTENT", 8)
     path = tmp_path / "big"
     path.write_text("123456789")
     info = read_path(str(path))
@@ -186,12 +183,6 @@ def test_mounts_on_this_machine():
 # packages, units, users, kernel modules, SELinux, libvirt
 
 
-def test_installed_packages_of_this_debian_machine():
-    # make deps installs sanlock on this Debian machine.
-    packages = installed_packages()
-    assert "dpkg" in packages and "sanlock" in packages
-    assert packages == sorted(set(packages))
-
 
 def test_unit_states_without_units_is_empty():
     assert unit_states([]) == {}
@@ -216,27 +207,7 @@ def test_user_groups_include_supplementary_groups():
     assert {"disk", "sanlock"} <= set(user_groups(["sanlock"])["sanlock"])
 
 
-def test_kernel_modules_from_a_file(tmp_path):
-    path = tmp_path / "modules"
-    path.write_text("softdog 16384 0 - Live 0x0000000000000000\n"
-                    "nfsv4 1032192 1 - Live 0x0000000000000000\n"
-                    "\n"
-                    "dm_mod 184320 0 - Live 0x0000000000000000\n")
-    assert kernel_modules(str(path)) == ["dm_mod", "nfsv4", "softdog"]
-    assert kernel_modules(str(tmp_path / "nope")) is None
 
-
-def test_kernel_modules_of_this_machine():
-    found = kernel_modules()
-    if os.path.exists("/proc/modules"):
-        assert isinstance(found, list) and found == sorted(found)
-    else:  # a container or a kernel without modules
-        assert found is None
-
-
-def test_selinux_booleans_without_the_tools_is_none(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(tmp_path))  # no getsebool to be found
-    assert selinux_booleans() is None
 
 
 def test_running_vms_of_the_libvirt_test_driver():
@@ -250,16 +221,16 @@ def test_running_vms_of_the_libvirt_test_driver():
 
 def test_joined_lockspaces_without_a_daemon(lease_cluster):
     # A child process whose SANLOCK_RUN_DIR has no daemon socket (libsanlock reads it once per process).
-    assert lease_cluster.no_daemon.call("_host_state.joined_lockspaces") == {"ok": None}
+    assert lease_cluster.no_daemon.call("_host_info.joined_lockspaces") == {"ok": None}
 
 
 def test_joined_lockspaces_of_a_real_daemon(lease_cluster, lease_dir):
     lockspace = os.path.join(lease_dir, LS)
     for host, host_id in ((lease_cluster.a, 1), (lease_cluster.b, 2)):
-        joins = host.call("_host_state.joined_lockspaces")["ok"]
+        joins = host.call("_host_info.joined_lockspaces")["ok"]
         assert [dict((k, j[k]) for k in ("name", "host_id", "path", "verified")) for j in joins] == [
             {"name": LS, "host_id": host_id, "path": lockspace, "verified": True}], joins
-    assert lease_cluster.c.call("_host_state.joined_lockspaces") == {"ok": []}  # runs, joined nothing
+    assert lease_cluster.c.call("_host_info.joined_lockspaces") == {"ok": []}  # runs, joined nothing
 
 
 def test_lockspace_slots_of_the_joined_hosts(lease_dir):
@@ -307,26 +278,26 @@ def test_qemu_pid_files(tmp_path):
     assert qemu_pid_files(str(tmp_path / "nope")) == 0
 
 
-# host_state
+# host_info
 
 
-KEYS = ["files", "groups", "kernel_modules", "lease_dir", "lockspaces", "mounts", "packages", "qemu_pid_files",
-        "registry", "running_vms", "sanlock_pending", "selinux_booleans", "slots", "units", "unprotected_vms", "users"]
+KEYS = ["files", "lease_dir", "lockspaces", "mounts", "qemu_pid_files", "registry", "running_vms", "sanlock_pending",
+        "slots", "units", "unprotected_vms", "users"]
 
 
-def test_host_state_returns_every_documented_key(lease_dir, tmp_path, monkeypatch):
+def test_host_info_returns_every_documented_key(lease_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SANLOCK_RUN_DIR", str(tmp_path))  # no daemon: lockspaces unknown
     conf = tmp_path / "a.conf"
     conf.write_text("x = 1\n")
     run_dir = tmp_path / "qemu"
     run_dir.mkdir()
     (run_dir / "vm1.pid").write_text("1")
-    state = host_state([str(conf), "/"], users=["root"], lease_dir=lease_dir, libvirt_uri="",
+    state = host_info([str(conf), "/"], users=["root"], lease_dir=lease_dir, libvirt_uri="",
                        qemu_run_dir=str(run_dir))
     assert sorted(state) == KEYS
     assert state["files"][str(conf)]["content"] == "x = 1\n" and state["files"]["/"]["type"] == "directory"
     assert list(state["mounts"]) == ["/"]
-    assert "dpkg" in state["packages"] and "root" in state["groups"] and "root" in state["users"]["root"]
+    assert "root" in state["users"]["root"]
     assert state["units"] == {} and state["lockspaces"] in (None, [])
     assert state["lease_dir"] == lease_dir and sorted(state["slots"]) == ["1", "2"] and state["registry"] == {}
     assert state["running_vms"] is None and state["qemu_pid_files"] == 1
@@ -334,8 +305,8 @@ def test_host_state_returns_every_documented_key(lease_dir, tmp_path, monkeypatc
     assert state["sanlock_pending"] is None and state["unprotected_vms"] is None
 
 
-def test_host_state_without_lease_dir():
-    state = host_state([], libvirt_uri="", qemu_run_dir="/nonexistent")
+def test_host_info_without_lease_dir():
+    state = host_info([], libvirt_uri="", qemu_run_dir="/nonexistent")
     assert sorted(state) == KEYS
     assert state["files"] == {} and state["mounts"] == {}
     assert state["lease_dir"] is None and state["slots"] is None and state["registry"] is None
@@ -370,7 +341,7 @@ def test_readers_of_a_hung_lease_dir_fail_at_the_deadline_instead_of_answering_u
          lambda: lockspace_slots(hung_storage.path)),
         ("reading the host_id registry", lambda: registry(hung_storage.path)),
         ("checking %s got no reply" % hung_storage.path,
-         lambda: host_state([], lease_dir=hung_storage.path, libvirt_uri="")),
+         lambda: host_info([], lease_dir=hung_storage.path, libvirt_uri="")),
     ]
     for expected, reader in readers:
         started = time.monotonic()

@@ -9,17 +9,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-module: host_state
-short_description: Read in one run the host state the autolease.sanlock roles manage
+module: host_info
+short_description: Read in one run what the autolease.sanlock roles need to know of a host
 version_added: 0.1.0
 description:
-  - Reads files, mount points, installed packages, systemd unit states, user groups, loaded kernel modules,
-    SELinux booleans, the lockspaces the local sanlock daemon has joined, the slots of the lockspace file, the
+  - Reads files, mount points, systemd unit states, user groups, the lockspaces the local sanlock daemon has joined, the slots of the lockspace file, the
     host_id registry, the running VMs, the sanlock settings waiting for a daemon restart and the running VMs
     that hold no lease because sanlock does not know them, all in one module run.
-  - The roles of this collection compare this snapshot with what they want and skip their change tasks when nothing
-    differs; C(playbooks/site.yml) reads it once per host for all roles. Anything a reader cannot answer is
-    returned as C(null), which the roles treat as "not in the wanted state".
+  - With O(receipts), also reads the receipts M(autolease.sanlock.receipt) recorded and observes again what each one
+    watches, listing every difference. The roles of this collection skip their change tasks when their receipt
+    holds the same inputs and nothing drifted; C(playbooks/site.yml) reads the receipts of all roles once per host.
+  - Anything a reader cannot answer is returned as C(null).
   - Lease storage that does not answer within O(storage_timeout) (O(lease_dir) or any of O(paths)) is not
     reported as C(null). The module fails, naming the host, the path and the mount, since the roles' change tasks
     would hang on the same storage.
@@ -69,6 +69,17 @@ options:
         (RV(sanlock_pending)).
     type: path
     default: /etc/sanlock/sanlock.conf
+  receipts:
+    description:
+      - Names of the receipts to read (the roles' names). A name without a receipt is returned as C(null).
+    type: list
+    elements: str
+    default: []
+  receipt_dir:
+    description:
+      - Directory of the receipts.
+    type: path
+    default: /var/lib/autolease-sanlock/receipts
   os_facts:
     description:
       - Also return the distribution and SELinux facts (as M(ansible.builtin.setup) collects them) as
@@ -77,11 +88,12 @@ options:
     default: false
 seealso:
   - module: autolease.sanlock.lease_info
+  - module: autolease.sanlock.receipt
 """
 
 EXAMPLES = r"""
 - name: Read the sanlock configuration, the lease directory and the services
-  autolease.sanlock.host_state:
+  autolease.sanlock.host_info:
     paths:
       - /etc/sanlock/sanlock.conf
       - /var/lib/libvirt/sanlock
@@ -111,11 +123,6 @@ mounts:
   type: dict
   sample: {"/var/lib/libvirt/sanlock": {source: "nfs.example.org:/export/sanlock", fstype: nfs4, options: rw, root: /,
                                          underneath: "0:0:0"}}
-packages:
-  description: Names of the installed packages; C(null) without dpkg or rpm.
-  returned: always
-  type: list
-  elements: str
 units:
   description: Unit of O(units) -> enabled (UnitFileState, empty for a missing unit) and active (ActiveState);
     C(null) without systemd.
@@ -124,20 +131,6 @@ units:
   sample: {"sanlock.service": {enabled: enabled, active: active}}
 users:
   description: User -> names of its groups (C(null) for a missing user).
-  returned: always
-  type: dict
-groups:
-  description: Names of all groups.
-  returned: always
-  type: list
-  elements: str
-kernel_modules:
-  description: Names of the loaded kernel modules.
-  returned: always
-  type: list
-  elements: str
-selinux_booleans:
-  description: SELinux boolean -> value; C(null) without the SELinux tools.
   returned: always
   type: dict
 lockspaces:
@@ -192,6 +185,15 @@ unprotected_vms:
   type: list
   elements: str
   sample: [web1]
+receipts:
+  description:
+    - Name of O(receipts) -> C(null) without a receipt, else C(inputs) (a digest of the inputs recorded),
+      C(input_values) (those inputs) and C(drift) (every difference between what the receipt observed and the host
+      now; empty when nothing drifted).
+  returned: always
+  type: dict
+  sample: {sanlock: {inputs: '{"settings":{}}', input_values: {settings: {}},
+                     drift: ["units sanlock.service: active active -> inactive"]}}
 ansible_facts:
   description: The distribution facts (C(distribution), C(distribution_major_version), C(os_family), ...) and
     C(selinux), as M(ansible.builtin.setup) collects them.
@@ -202,9 +204,9 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _storage_io
+from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _receipt, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError, OptionError
-from ansible_collections.autolease.sanlock.plugins.module_utils._host_state import host_state
+from ansible_collections.autolease.sanlock.plugins.module_utils._host_info import host_info
 
 
 def main():
@@ -217,6 +219,8 @@ def main():
             libvirt_uri=dict(type="str", default="qemu:///system"),
             qemu_run_dir=dict(type="path", default="/run/libvirt/qemu"),
             sanlock_conf=dict(type="path", default="/etc/sanlock/sanlock.conf"),
+            receipts=dict(type="list", elements="str", default=[]),
+            receipt_dir=dict(type="path", default=_receipt.DEFAULT_DIR),
             os_facts=dict(type="bool", default=False),
             storage_timeout=dict(type="int", default=_storage_io.DEFAULT_TIMEOUT),
         ),
@@ -228,13 +232,16 @@ def main():
             _options.check_absolute(option, params[option])
         for path in params["paths"]:
             _options.check_absolute("paths", path)
+        for name in params["receipts"]:
+            _receipt.check_name(name)
         _storage_io.set_timeout(params["storage_timeout"])
     except OptionError as err:
         module.fail_json(msg=str(err))
     try:
-        state = host_state(params["paths"], units=params["units"], users=params["users"],
+        state = host_info(params["paths"], units=params["units"], users=params["users"],
                            lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
                            qemu_run_dir=params["qemu_run_dir"], sanlock_conf=params["sanlock_conf"])
+        state["receipts"] = _receipt.read(params["receipt_dir"], params["receipts"])
     except AutoleaseError as err:  # the lease storage does not answer (StorageTimeout)
         module.fail_json(msg=str(err))
     if params["os_facts"]:

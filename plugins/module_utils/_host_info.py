@@ -2,14 +2,15 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Read, in one pass, everything the roles manage on a host.
+"""Read, in one pass, what the roles and playbooks need to know of a host.
 
 PRIVATE to the autolease.sanlock collection: no compatibility promise.
 
-The roles compare this snapshot with what they want and skip their change
-tasks when nothing differs, so an idempotent run costs one module run per host
-instead of one per setting. Every reader here only reads: a reader that cannot
-answer returns None ("unknown"), which the roles treat as "not in state".
+Files, mounts, units, users, the lockspaces the daemon has joined, the slots
+and registry of the lease directory, the running VMs and what the running
+sanlock daemon does not use yet. Every reader here only reads: a reader that
+cannot answer returns None ("unknown"). _receipt reuses the readers to
+observe what a role's change tasks produced.
 
 Lease storage that does not answer is not "unknown": lease_dir is probed
 first and every read of a path, of the lockspaces and of the registry has the
@@ -93,16 +94,6 @@ def _read_path(path):
         if len(data) <= MAX_CONTENT:
             info["content"] = data.decode("utf-8", "replace")
     return info
-
-
-def installed_packages():
-    """Sorted names of the installed packages (dpkg or rpm), or None."""
-    out = _run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\n"])
-    if out is not None:
-        return sorted(set(line.split()[1] for line in out.splitlines()
-                          if len(line.split()) == 2 and line.startswith("ii")))
-    out = _run(["rpm", "-qa", "--qf", "%{NAME}\n"])
-    return None if out is None else sorted(set(out.split()))
 
 
 def unit_states(units):
@@ -213,27 +204,6 @@ def user_groups(users):
     return result
 
 
-def kernel_modules(path="/proc/modules"):
-    try:
-        with open(path) as handle:
-            return sorted(line.split()[0] for line in handle if line.strip())
-    except OSError:
-        return None
-
-
-def selinux_booleans():
-    """name -> bool, or None where SELinux tools are missing."""
-    out = _run(["getsebool", "-a"])
-    if out is None:
-        return None
-    booleans = {}
-    for line in out.splitlines():
-        name, sep, value = line.partition(" --> ")
-        if sep:
-            booleans[name.strip()] = value.strip() == "on"
-    return booleans
-
-
 def _asked_once(ask):
     """ask() the first time it is called, the same answer after."""
     answers = []
@@ -245,21 +215,17 @@ def _asked_once(ask):
     return once
 
 
-def host_state(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///system", qemu_run_dir="/run/libvirt/qemu",
+def host_info(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///system", qemu_run_dir="/run/libvirt/qemu",
                sanlock_conf=_daemon_settings.SANLOCK_CONF):
-    """The whole snapshot as one dict (see the host_state module's RETURN). StorageTimeout when lease_dir hangs."""
+    """The whole snapshot as one dict (see the host_info module's RETURN). StorageTimeout when lease_dir hangs."""
     if lease_dir:
         _storage_io.probe(lease_dir)
     status = _asked_once(_join_proof.daemon_status)
     return {
         "files": dict((path, read_path(path)) for path in paths),
         "mounts": mounts(paths),
-        "packages": installed_packages(),
         "units": unit_states(units),
         "users": user_groups(users),
-        "groups": sorted(group.gr_name for group in grp.getgrall()),
-        "kernel_modules": kernel_modules(),
-        "selinux_booleans": selinux_booleans(),
         "lockspaces": joined_lockspaces(),
         "lease_dir": lease_dir,
         "slots": lockspace_slots(lease_dir) if lease_dir else None,
