@@ -216,7 +216,7 @@ def _asked_once(ask):
 
 
 def host_info(paths, units=(), users=(), lease_dir=None, libvirt_uri="qemu:///system", qemu_run_dir="/run/libvirt/qemu",
-               sanlock_conf=_daemon_settings.SANLOCK_CONF):
+              sanlock_conf=_daemon_settings.SANLOCK_CONF):
     """The whole snapshot as one dict (see the host_info module's RETURN). StorageTimeout when lease_dir hangs."""
     if lease_dir:
         _storage_io.probe(lease_dir)

@@ -100,11 +100,11 @@ EXAMPLES = r"""
     units: [sanlock.service]
     users: [sanlock]
     lease_dir: /var/lib/libvirt/sanlock
-  register: state
+  register: host
 
 - name: Show whether sanlock runs
   ansible.builtin.debug:
-    msg: "{{ state.units['sanlock.service'].active | default('not installed') }}"
+    msg: "{{ host.units['sanlock.service'].active | default('not installed') }}"
 """
 
 RETURN = r"""
@@ -238,10 +238,10 @@ def main():
     except OptionError as err:
         module.fail_json(msg=str(err))
     try:
-        state = host_info(params["paths"], units=params["units"], users=params["users"],
-                           lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
-                           qemu_run_dir=params["qemu_run_dir"], sanlock_conf=params["sanlock_conf"])
-        state["receipts"] = _receipt.read(params["receipt_dir"], params["receipts"])
+        info = host_info(params["paths"], units=params["units"], users=params["users"],
+                          lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
+                          qemu_run_dir=params["qemu_run_dir"], sanlock_conf=params["sanlock_conf"])
+        info["receipts"] = _receipt.read(params["receipt_dir"], params["receipts"])
     except AutoleaseError as err:  # the lease storage does not answer (StorageTimeout)
         module.fail_json(msg=str(err))
     if params["os_facts"]:
@@ -251,8 +251,8 @@ def main():
 
         facts = DistributionFactCollector().collect(module=module)
         facts.update(SelinuxFactCollector().collect(module=module))
-        state["ansible_facts"] = facts
-    module.exit_json(changed=False, **state)
+        info["ansible_facts"] = facts
+    module.exit_json(changed=False, **info)
 
 
 if __name__ == "__main__":

@@ -11,14 +11,11 @@ through the real ansible-core templating, so the FilterModule registration is
 exercised.
 """
 
-import copy
 import json
 import os
 import subprocess
 import sys
 
-import pytest
-from ansible.errors import AnsibleFilterError
 
 from ansible_collections.autolease.sanlock.plugins.filter.state import (
     FilterModule,

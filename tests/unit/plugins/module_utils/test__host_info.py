@@ -180,8 +180,7 @@ def test_mounts_on_this_machine():
     assert found["/"]["fstype"] and found["/"]["options"].split(",")[0] in ("rw", "ro")
 
 
-# packages, units, users, kernel modules, SELinux, libvirt
-
+# units, users, libvirt
 
 
 def test_unit_states_without_units_is_empty():
@@ -205,9 +204,6 @@ def test_user_groups_include_supplementary_groups():
     # Debian's sanlock package (make deps installs it) adds the sanlock user to the disk group.
     assert "sanlock" in grp.getgrnam("disk").gr_mem  # a supplementary group, not the primary one
     assert {"disk", "sanlock"} <= set(user_groups(["sanlock"])["sanlock"])
-
-
-
 
 
 def test_running_vms_of_the_libvirt_test_driver():
@@ -293,7 +289,7 @@ def test_host_info_returns_every_documented_key(lease_dir, tmp_path, monkeypatch
     run_dir.mkdir()
     (run_dir / "vm1.pid").write_text("1")
     state = host_info([str(conf), "/"], users=["root"], lease_dir=lease_dir, libvirt_uri="",
-                       qemu_run_dir=str(run_dir))
+                      qemu_run_dir=str(run_dir))
     assert sorted(state) == KEYS
     assert state["files"][str(conf)]["content"] == "x = 1\n" and state["files"]["/"]["type"] == "directory"
     assert list(state["mounts"]) == ["/"]
