@@ -139,7 +139,7 @@ class Plan(object):
 
     def as_dict(self):
         return {"path": self.root, "files": sorted(self.files), "added": sorted(self.added),
-                "changed": sorted(self.changed), "removed": sorted(self.removed)}
+                "updated": sorted(self.changed), "removed": sorted(self.removed)}
 
     def diff(self):
         """before/after as one line per file, '<relative path> <sha256>', for Ansible's --diff."""

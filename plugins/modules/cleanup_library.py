@@ -85,7 +85,7 @@ added:
   returned: always
   type: list
   elements: str
-changed:
+updated:
   description: Files rewritten because their content, owner or mode differed (in check mode - that would be).
   returned: always
   type: list
