@@ -13,7 +13,7 @@ short_description: The digest of the lease cleanup library that the cleanup_libr
 version_added: 0.1.0
 description:
   - Returns the sha256 of the library that M(autolease.sanlock.cleanup_library) would install from this
-    controller's copy of the collection, the value the module records in C(library.sha256) under its O(path).
+    controller's copy of the collection, the value the module records in C(library.sha256) under its O(autolease.sanlock.cleanup_library#module:path).
   - Found by the same code as the module's, from the collection's files as the controller loads them, so the two
     agree on which files belong to the library.
   - Takes no terms.

@@ -144,9 +144,12 @@ class Plan(object):
     def diff(self):
         """before/after as one line per file, '<relative path> <sha256>', for Ansible's --diff."""
         after = dict((relpath, hashlib.sha256(data).hexdigest()) for relpath, data in self.files.items())
-        text = lambda entries: "".join("%s %s\n" % item for item in sorted(entries.items()))  # noqa: E731
-        return {"before": text(self.before), "after": text(after),
+        return {"before": _listing(self.before), "after": _listing(after),
                 "before_header": "%s (before)" % self.root, "after_header": "%s (after)" % self.root}
+
+
+def _listing(digests):
+    return "".join("%s %s\n" % item for item in sorted(digests.items()))
 
 
 def _lstat(path):

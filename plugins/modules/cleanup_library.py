@@ -26,7 +26,7 @@ description:
   - Files in the package directory that are not part of the library (from an older release) are removed.
     Python's C(__pycache__) directories are left alone.
   - O(path)/C(library.sha256) records a digest of the library, written last; the cleanup_schedule role compares
-    it with the digest of the controller's collection (lookup M(autolease.sanlock.cleanup_library#lookup)) to
+    it with the digest of the controller's collection (the lookup P(autolease.sanlock.cleanup_library#lookup)) to
     skip this module when nothing changed.
 author:
   - autolease.sanlock developers (@autolease)

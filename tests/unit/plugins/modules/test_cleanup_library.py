@@ -5,7 +5,6 @@ module's zip from the collection as every run on a host does, so the files the
 module installs are the ones Ansible shipped with it.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -52,8 +51,8 @@ def tree(root):
         for name in dirs + files:
             path = os.path.join(base, name)
             st = os.lstat(path)
-            found[os.path.relpath(path, str(root))] = ("d" if name in dirs else "f", st.st_uid, st.st_gid,
-                                                      "%o" % (st.st_mode & 0o7777))
+            kind = "d" if name in dirs else "f"
+            found[os.path.relpath(path, str(root))] = (kind, st.st_uid, st.st_gid, "%o" % (st.st_mode & 0o7777))
     return found
 
 
