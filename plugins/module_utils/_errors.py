@@ -65,3 +65,7 @@ class StorageTimeout(AutoleaseError):
 
 class RegistryLockBusy(HostIdError):
     """Another run holds the host_id registry lock longer than the bounded wait."""
+
+
+class LibraryError(AutoleaseError):
+    """The collection's library could not be read from the module's payload or installed on the host."""
