@@ -102,7 +102,7 @@ def test_tarball_holds_the_collection_and_nothing_of_the_build_machine(installed
     leaked = [name for name in names if name in DECOYS or name.split("/")[0] in outside
               or name.startswith("tests/output") or name.endswith(".tar.gz")]
     assert not leaked, "build_ignore lets these into the tarball: %s" % leaked
-    for wanted in ("plugins/modules/cleanup_library.py", "plugins/lookup/cleanup_library.py",
+    for wanted in ("plugins/modules/cleanup_library.py", "plugins/filter/receipt.py",
                    "plugins/module_utils/_cleanup.py", "roles/cleanup_schedule/tasks/present.yml"):
         assert wanted in names, wanted
         assert (root / wanted).is_file(), wanted
@@ -112,8 +112,8 @@ def test_the_installed_copy_is_the_one_ansible_finds(installed):
     env, root, _names = installed
     text = _run([BIN / "ansible-doc", "autolease.sanlock.cleanup_library"], env).stdout
     assert "(%s)" % (root / "plugins" / "modules" / "cleanup_library.py") in text.splitlines()[0], text[:400]
-    text = _run([BIN / "ansible-doc", "-t", "lookup", "autolease.sanlock.cleanup_library"], env).stdout
-    assert "(%s)" % (root / "plugins" / "lookup" / "cleanup_library.py") in text.splitlines()[0], text[:400]
+    text = _run([BIN / "ansible-doc", "-t", "filter", "autolease.sanlock.receipt_drift"], env).stdout
+    assert "(%s)" % (root / "plugins" / "filter" / "receipt_drift.yml") in text.splitlines()[0], text[:400]
     assert not root.is_symlink() and REPO not in root.resolve().parents
 
 
