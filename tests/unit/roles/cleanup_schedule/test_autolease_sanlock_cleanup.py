@@ -215,7 +215,7 @@ def test_moving_the_job_away_from_a_host_outside_the_play_is_refused(tmp_path, r
     """The settings record the designated host: a move under --limit that would leave its job behind fails."""
     config = str(tmp_path / "etc" / "cleanup.json")
     extra = dict(extra, __cleanup_schedule_config_file=config,
-                 autolease_host_info=_state_recording(tmp_path, recorded))
+                 __cleanup_schedule_recorded=_state_recording(tmp_path, recorded))
     hosts = render(tmp_path / "out", _inventory(tmp_path, ["kvm01", "kvm02", "kvm03"]), extra, limit=limit)
     for host, files in hosts.items():
         moved = [msg for msg in files["role"]["invalid"] if msg.startswith("The cleanup job moves")]
@@ -234,11 +234,11 @@ def test_a_new_first_host_limited_alone_sees_the_designation_on_the_lease_storag
     record = "/var/lib/libvirt/sanlock/autolease.sanlock/cleanup-host"
     state = {"files": {record: {"exists": True, "content": "kvm01\n"}}}
     hosts = render(tmp_path / "out", _inventory(tmp_path, ["kvm00", "kvm01", "kvm02"]),
-                   {"autolease_host_info": state}, limit="kvm00")
+                   {"__cleanup_schedule_recorded": state}, limit="kvm00")
     moved = [msg for msg in hosts["kvm00"]["role"]["invalid"] if msg.startswith("The cleanup job moves")]
     assert len(moved) == 1 and "to kvm00, but kvm01 (designated before, as recorded in %s" % record in moved[0], hosts
     # The whole cluster in the play: the job moves, kvm01's is removed in the same run.
-    hosts = render(tmp_path / "all", _inventory(tmp_path, ["kvm00", "kvm01", "kvm02"]), {"autolease_host_info": state})
+    hosts = render(tmp_path / "all", _inventory(tmp_path, ["kvm00", "kvm01", "kvm02"]), {"__cleanup_schedule_recorded": state})
     assert all(not [m for m in files["role"]["invalid"] if m.startswith("The cleanup job moves")]
                for files in hosts.values()), hosts
 
