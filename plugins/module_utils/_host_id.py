@@ -226,29 +226,52 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
     Returns an Allocation; raises HostIdError/HostIdConflict on any conflict.
     Runs in O(hosts + registry + slots + MAX_HOST_ID).
     """
-    facts = {}
-    for name, data in hosts.items():
-        facts[name] = data if isinstance(data, HostFacts) else HostFacts.from_dict(name, data)
+    facts = _parse_hosts(hosts)
     old_registry = _parse_registry(registry)
     owners = _parse_slots(slots)
-    global_warnings = []
+    released, kept_registry, global_warnings = _release(release or [], facts, old_registry)
+    chosen = _pin(facts, kept_registry, force)
+    _refuse_shared_ids(chosen)
+    _refuse_ids_recorded_outside(chosen, facts, kept_registry)
+    for name in sorted(chosen):
+        _check_slot(facts[name], chosen[name], owners.get(chosen[name].host_id))
+    _assign_new(facts, chosen, kept_registry, owners)
+    new_registry = dict(kept_registry)
+    for name, result in chosen.items():
+        new_registry[name] = result.host_id
+    return Allocation(chosen, new_registry, released, global_warnings)
 
-    # Explicit release first: the freed ids become available to this run.
+
+def _parse_hosts(hosts):
+    """name -> HostFacts, validating the dicts."""
+    return dict((name, data if isinstance(data, HostFacts) else HostFacts.from_dict(name, data))
+                for name, data in hosts.items())
+
+
+def _release(names, facts, registry):
+    """Explicit release, first: the freed ids become available to this run.
+
+    Returns (released name -> id, the registry without them, warnings).
+    """
     released = {}
-    for name in release or []:
+    warnings = []
+    for name in names:
         if name in facts:
             raise HostIdError("host %s is listed in host_id_release but is also part of this run; "
                               "release only retired hosts (remove %s from host_id_release or from the play)"
                               % (name, name))
-        if name in old_registry:
-            released[name] = old_registry[name]
+        if name in registry:
+            released[name] = registry[name]
         else:
-            global_warnings.append("host_id_release names %s, which the registry does not record; nothing to release"
-                                   % name)
-    kept_registry = dict((n, i) for n, i in old_registry.items() if n not in released)
+            warnings.append("host_id_release names %s, which the registry does not record; nothing to release"
+                            % name)
+    kept = dict((n, i) for n, i in registry.items() if n not in released)
+    return released, kept, warnings
 
-    # 1.-3. Pinned ids: explicit > existing > registry.
-    chosen = {}    # name -> HostId
+
+def _pin(facts, registry, force):
+    """1.-3. Pinned ids: explicit > existing > registry. Returns name -> HostId of the pinned hosts."""
+    chosen = {}
     for name in sorted(facts):
         host = facts[name]
         warnings = []
@@ -256,9 +279,9 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
             chosen[name] = HostId(host.explicit, "explicit", warnings)
         elif host.existing is not None:
             chosen[name] = HostId(host.existing, "existing", warnings)
-        elif name in kept_registry:
-            chosen[name] = HostId(kept_registry[name], "registry", warnings)
-        recorded = kept_registry.get(name)
+        elif name in registry:
+            chosen[name] = HostId(registry[name], "registry", warnings)
+        recorded = registry.get(name)
         if name in chosen and recorded is not None and recorded != chosen[name].host_id:
             warnings.append("the registry recorded host_id %d for %s; it is updated to %d (%s)"
                             % (recorded, name, chosen[name].host_id, chosen[name].source))
@@ -267,8 +290,11 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
         current = host.existing if host.existing is not None else recorded
         if host.explicit is not None and current is not None and current != host.explicit:
             _check_change(host, current, force, warnings)
+    return chosen
 
-    # Duplicates among the group, then against registry names outside the group.
+
+def _refuse_shared_ids(chosen):
+    """Duplicates among the group."""
     claims = {}
     for name in sorted(chosen):
         claims.setdefault(chosen[name].host_id, []).append(name)
@@ -281,8 +307,11 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
                 fix += ", or " + _FIX_RELEASE
             raise HostIdConflict("host_id %d is claimed by %d hosts: %s and %s; %s"
                                  % (host_id, len(names), ", ".join(described[:-1]), described[-1], fix))
-    holder = dict((result.host_id, name) for name, result in chosen.items())
-    outside = dict((i, n) for n, i in kept_registry.items() if n not in facts)
+
+
+def _refuse_ids_recorded_outside(chosen, facts, registry):
+    """Duplicates against registry names outside the group."""
+    outside = dict((i, n) for n, i in registry.items() if n not in facts)
     for name in sorted(chosen):
         host_id = chosen[name].host_id
         if host_id in outside:
@@ -293,23 +322,25 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
                 % (host_id, _describe(name, chosen[name].source), outside[host_id], name, outside[host_id],
                    outside[host_id]))
 
-    # Lockspace slots of pinned ids.
-    for name in sorted(chosen):
-        _check_slot(facts[name], chosen[name], owners.get(chosen[name].host_id))
 
-    # 4. New ids. Blocked: every id of the group, every id the registry
-    # records before or after this run (minus explicit releases) and every slot
-    # written by some name. A slot last owned by the host's own name is
-    # preferred: the host comes back to its place.
+def _assign_new(facts, chosen, registry, owners):
+    """4. New ids, added to chosen for every host not pinned.
+
+    Blocked: every id of the group, every id the registry records before or
+    after this run (minus explicit releases) and every slot written by some
+    name. A slot last owned by the host's own name is preferred: the host
+    comes back to its place.
+    """
+    holder = dict((result.host_id, name) for name, result in chosen.items())
     blocked = set(holder)
-    blocked.update(kept_registry.values())
+    blocked.update(registry.values())
     own_slots = {}
     for host_id in sorted(owners):
         owner = owners[host_id]
         blocked.add(host_id)
         if owner.name:
             own_slots.setdefault(owner.name, []).append(host_id)
-    registry_owner = dict((i, n) for n, i in kept_registry.items())
+    registry_owner = dict((i, n) for n, i in registry.items())
     cursor = 1
     for name in sorted(facts):
         if name in chosen:
@@ -330,16 +361,11 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
                 raise HostIdError(
                     "no free host_id in 1-%d for host %s: %d used by hosts of this run, %d recorded in the registry, "
                     "%d lockspace slots written; %s"
-                    % (MAX_HOST_ID, name, len(holder), len(kept_registry), len(owners), _FIX_RELEASE))
+                    % (MAX_HOST_ID, name, len(holder), len(registry), len(owners), _FIX_RELEASE))
             host_id = cursor
         chosen[name] = HostId(host_id, "new", warnings)
         holder[host_id] = name
         blocked.add(host_id)
-
-    new_registry = dict(kept_registry)
-    for name, result in chosen.items():
-        new_registry[name] = result.host_id
-    return Allocation(chosen, new_registry, released, global_warnings)
 
 
 def slots_to_probe(hosts, registry, owner_names):
