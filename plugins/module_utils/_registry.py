@@ -34,6 +34,10 @@ directory, fsync, rename, fsync of the directory. The wait for the lock is
 bounded (RegistryLockBusy names the lock and its holder, which the holder
 writes into the lock file), and every read of the storage has the deadline of
 _storage_io (StorageTimeout when the storage hangs).
+
+``allocate_and_record()`` is the whole run of the host_id module: under the
+lock it reads the registry and the owners of the lockspace slots, plans the
+ids (_host_id.allocate) and, unless in check mode, writes the new registry.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -52,7 +56,17 @@ import time
 from ansible_collections.autolease.sanlock.plugins.module_utils import _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, RegistryLockBusy, StorageTimeout
-from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import parse_host_id
+from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import (
+    SlotOwner,
+    allocate,
+    parse_host_id,
+    slots_to_probe,
+)
+from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import (
+    live_host_ids,
+    lockspace_path,
+    read_slots,
+)
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_DIR, REGISTRY_FILE
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_LOCK_FILE as LOCK_FILE
 
@@ -353,3 +367,80 @@ def update_registry(lease_dir, update):
         if after != before or needs_migration(lease_dir):
             write_registry(lease_dir, after)
         return before, after
+
+
+# One run of the host_id module: read, plan, write -------------------------------------------------------------------
+class RecordedIds(object):
+    """Result of allocate_and_record(): the plan, the registry before it and whether the registry changes."""
+
+    def __init__(self, lease_dir, before, allocation, changed, diff=None):
+        self.lease_dir = lease_dir
+        self.before = before
+        self.allocation = allocation
+        self.changed = changed
+        self.diff = diff
+
+    @property
+    def warnings(self):
+        """Warnings of the run, those of one host prefixed with its name."""
+        hosts = sorted(self.allocation.host_ids.items())
+        return list(self.allocation.warnings) + ["%s: %s" % (name, warning)
+                                                 for name, result in hosts for warning in result.warnings]
+
+    def as_dict(self):
+        """The host_id module's return values."""
+        result = dict(changed=self.changed,
+                      host_ids=dict((name, r.as_dict()) for name, r in sorted(self.allocation.host_ids.items())),
+                      registry=self.allocation.registry, released=self.allocation.released,
+                      registry_path=registry_path(self.lease_dir))
+        if self.diff is not None:
+            result["diff"] = self.diff
+        return result
+
+
+def lockspace_owners(lease_dir, hosts, registry, interval):
+    """host_id -> SlotOwner for the written slots; empty without a lockspace file."""
+    path = lockspace_path(lease_dir)
+    if not _storage_io.bounded("looking up", path, os.path.exists, path):
+        return {}
+    slots = read_slots(path)
+    names = dict((slot.host_id, slot.owner_name) for slot in slots)
+    live = set()
+    if slots_to_probe(hosts, registry, names):
+        live = live_host_ids(path, interval)
+    return dict((host_id, SlotOwner(name, host_id in live)) for host_id, name in names.items())
+
+
+def allocate_and_record(lease_dir, hosts, release=(), force=False, liveness_interval=None, check_mode=False,
+                        lock_timeout=LOCK_WAIT, diff=False):
+    """Plan the host_id of every host in hosts and record them in the registry; a RecordedIds.
+
+    hosts, release, force: as for _host_id.allocate(). liveness_interval:
+    seconds between the two reads of the lockspace that tell a live slot owner
+    from a dead one (None: 2*io_timeout+1). check_mode: plan only, take no
+    lock, write nothing. lock_timeout: seconds to wait for the registry lock.
+    diff: also return the registry file before and after (when it changes).
+    Raises HostIdError/HostIdConflict (nothing written), RegistryLockBusy,
+    LeaseDirError, StorageTimeout.
+    """
+    _storage_io.probe(lease_dir)
+    _storage_io.bounded("checking the lease directory", lease_dir, check_lease_dir, lease_dir)
+    lock = contextlib.nullcontext() if check_mode else locked(lease_dir, wait=lock_timeout)
+    with lock:
+        before = read_registry(lease_dir)
+        owners = lockspace_owners(lease_dir, hosts, before, liveness_interval)
+        allocation = allocate(hosts, registry=before, slots=owners, force=force, release=release)
+        changed = allocation.registry != before or needs_migration(lease_dir)
+        if changed and not check_mode:
+            write_registry(lease_dir, allocation.registry)
+    recorded = RecordedIds(lease_dir, before, allocation, changed)
+    if diff and changed:
+        recorded.diff = _registry_diff(lease_dir, before, allocation.registry)
+    return recorded
+
+
+def _registry_diff(lease_dir, before, after):
+    path = registry_path(lease_dir)
+    before_path = legacy_registry_path(lease_dir) if needs_migration(lease_dir) and not os.path.exists(path) else path
+    return dict(before=render_registry(before) if before or os.path.exists(before_path) else "",
+                after=render_registry(after), before_header=before_path, after_header=path)
