@@ -36,7 +36,6 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import MAX_HOST_ID
 
-SOURCES = ("explicit", "existing", "registry", "new")
 HOST_KEYS = frozenset(("explicit", "existing", "joined", "running_vms", "lockspace_name"))
 
 # What an admin can do when a conflict is reported; kept in one place so that

@@ -355,20 +355,6 @@ def locked(lease_dir, wait=LOCK_WAIT):
             os.close(fd)
 
 
-def update_registry(lease_dir, update):
-    """Read, update and (if changed, or still at the old location) replace the registry, all under the lock.
-
-    update(before) -> after, a new dict; it may raise to abort with nothing
-    written. Returns (before, after).
-    """
-    with locked(lease_dir):
-        before = read_registry(lease_dir)
-        after = update(dict(before))
-        if after != before or needs_migration(lease_dir):
-            write_registry(lease_dir, after)
-        return before, after
-
-
 # One run of the host_id module: read, plan, write -------------------------------------------------------------------
 class RecordedIds(object):
     """Result of allocate_and_record(): the plan, the registry before it and whether the registry changes."""
