@@ -30,46 +30,58 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Set, Tuple, Union
+
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
     HostIdConflict,
     HostIdError,
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import MAX_HOST_ID
 
-HOST_KEYS = frozenset(("explicit", "existing", "joined", "running_vms", "lockspace_name"))
+# Where an id comes from, in this order (see the module docstring).
+Source = Literal["explicit", "existing", "registry", "new"]
 
 # What an admin can do when a conflict is reported; kept in one place so that
-# the messages of the library and the role's variable names agree.
+# all messages of the library agree.
 _FIX_EXPLICIT = "set host_id_explicit for one of them to a free id or remove it"
 _FIX_RELEASE = "release a retired name with host_id_release"
 
 
-class HostFacts(object):
-    """What is known about one host of the group (validated)."""
+@dataclass
+class HostFacts:
+    """What is known about one host of the group.
 
-    __slots__ = ("name", "explicit", "existing", "joined", "running_vms", "lockspace_name")
+    Built from raw values (inventory and template values arrive as strings):
+    each is validated and normalised on construction, HostIdError otherwise.
+    """
 
-    def __init__(self, name, explicit=None, existing=None, joined=False, running_vms=0,
-                 lockspace_name=None):
+    name: str
+    explicit: Optional[int] = None        # admin-set id
+    existing: Optional[int] = None        # id in its qemu-sanlock.conf or its live lockspace membership
+    joined: bool = False                  # its sanlock daemon has joined the lockspace with existing
+    running_vms: int = 0
+    lockspace_name: Optional[str] = None  # the name it writes into the lockspace; default: name
+
+    def __post_init__(self) -> None:
+        name = self.name
         if not isinstance(name, str) or not name:
             raise HostIdError("host name %r is not a non-empty string; give inventory host names" % (name,))
-        self.name = name
-        self.explicit = parse_host_id(explicit, "explicit host_id of host %s" % name)
-        self.existing = parse_host_id(existing, "existing host_id of host %s" % name)
-        self.joined = _parse_bool(joined, "joined of host %s" % name)
-        self.running_vms = _parse_count(running_vms, "running_vms of host %s" % name)
-        if lockspace_name is None or lockspace_name == "":
-            lockspace_name = name
-        if not isinstance(lockspace_name, str):
+        self.explicit = parse_host_id(self.explicit, "explicit host_id of host %s" % name)
+        self.existing = parse_host_id(self.existing, "existing host_id of host %s" % name)
+        self.joined = _parse_bool(self.joined, "joined of host %s" % name)
+        self.running_vms = _parse_count(self.running_vms, "running_vms of host %s" % name)
+        if self.lockspace_name is None or self.lockspace_name == "":
+            self.lockspace_name = name
+        if not isinstance(self.lockspace_name, str):
             raise HostIdError("lockspace_name of host %s is %r, expected the sanlock host name (a string)"
-                              % (name, lockspace_name))
-        self.lockspace_name = lockspace_name
+                              % (name, self.lockspace_name))
         if self.joined and self.existing is None:
             raise HostIdError("host %s is reported as joined to the lockspace but without its existing host_id; "
                               "pass the host_id it joined with as existing" % name)
 
     @classmethod
-    def from_dict(cls, name, data):
+    def from_dict(cls, name: str, data: Optional[Mapping[str, Any]]) -> "HostFacts":
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -82,49 +94,49 @@ class HostFacts(object):
         return cls(name, **data)
 
 
-class SlotOwner(object):
+# The keys of one host's facts (the host_id module's hosts option): every field but the name.
+HOST_KEYS = frozenset(f.name for f in fields(HostFacts)) - {"name"}
+
+
+@dataclass
+class SlotOwner:
     """Owner of one lockspace slot: the name last written into it and whether it is alive."""
 
-    __slots__ = ("name", "live")
+    name: Optional[str]
+    live: bool
 
-    def __init__(self, name, live):
-        self.name = name
-        self.live = bool(live)
-
-    def __repr__(self):
-        return "SlotOwner(%r, live=%r)" % (self.name, self.live)
+    def __post_init__(self) -> None:
+        self.live = bool(self.live)
 
 
-class HostId(object):
+@dataclass
+class HostId:
     """The id chosen for one host."""
 
-    __slots__ = ("host_id", "source", "warnings")
+    host_id: int
+    source: Source
+    warnings: List[str] = field(default_factory=list)
 
-    def __init__(self, host_id, source, warnings=None):
-        self.host_id = host_id
-        self.source = source
-        self.warnings = warnings if warnings is not None else []
-
-    def as_dict(self):
-        return {"host_id": self.host_id, "source": self.source, "warnings": list(self.warnings)}
-
-    def __repr__(self):
-        return "HostId(%r, %r, %r)" % (self.host_id, self.source, self.warnings)
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
 
 
-class Allocation(object):
+@dataclass
+class Allocation:
     """Result of ``allocate()``."""
 
-    __slots__ = ("host_ids", "registry", "released", "warnings")
-
-    def __init__(self, host_ids, registry, released, warnings):
-        self.host_ids = host_ids      # name -> HostId
-        self.registry = registry      # the new registry: name -> int
-        self.released = released      # name -> int removed from the registry
-        self.warnings = warnings      # warnings not tied to one host
+    host_ids: Dict[str, HostId]  # every host of the group
+    registry: Dict[str, int]     # the new registry
+    released: Dict[str, int]     # entries removed from the registry by release
+    warnings: List[str]          # warnings not tied to one host
 
 
-def parse_host_id(value, what):
+# hosts as allocate() takes them; slots as allocate() takes them.
+Hosts = Mapping[str, Union[HostFacts, Mapping[str, Any], None]]
+Slots = Mapping[Any, Union[SlotOwner, Mapping[str, Any], Tuple[Optional[str], bool]]]
+
+
+def parse_host_id(value: Any, what: str) -> Optional[int]:
     """Return value as an int 1-MAX_HOST_ID, or None for None/empty.
 
     Accepts ints and decimal strings (inventory and template values arrive as
@@ -149,7 +161,7 @@ def parse_host_id(value, what):
     return number
 
 
-def _parse_bool(value, what):
+def _parse_bool(value: Any, what: str) -> bool:
     if isinstance(value, bool):
         return value
     if value is None:
@@ -161,7 +173,7 @@ def _parse_bool(value, what):
     raise HostIdError("%s is %r, expected a boolean" % (what, value))
 
 
-def _parse_count(value, what):
+def _parse_count(value: Any, what: str) -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
@@ -173,7 +185,7 @@ def _parse_count(value, what):
     return value
 
 
-def _parse_registry(registry):
+def _parse_registry(registry: Optional[Mapping[str, Any]]) -> Dict[str, int]:
     parsed = {}
     by_id = {}
     for name, value in (registry or {}).items():
@@ -192,7 +204,7 @@ def _parse_registry(registry):
     return parsed
 
 
-def _parse_slots(slots):
+def _parse_slots(slots: Optional[Slots]) -> Dict[int, SlotOwner]:
     parsed = {}
     for host_id, owner in (slots or {}).items():
         number = parse_host_id(host_id, "lockspace slot")
@@ -206,11 +218,12 @@ def _parse_slots(slots):
     return parsed
 
 
-def _describe(name, source):
+def _describe(name: str, source: Source) -> str:
     return "%s (%s)" % (name, source)
 
 
-def allocate(hosts, registry=None, slots=None, force=False, release=None):
+def allocate(hosts: Hosts, registry: Optional[Mapping[str, Any]] = None, slots: Optional[Slots] = None,
+             force: bool = False, release: Optional[Iterable[str]] = None) -> Allocation:
     """Plan the host_id of every host of the group.
 
     hosts: dict name -> HostFacts or dict (explicit, existing, joined,
@@ -241,13 +254,14 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
     return Allocation(chosen, new_registry, released, global_warnings)
 
 
-def _parse_hosts(hosts):
+def _parse_hosts(hosts: Hosts) -> Dict[str, HostFacts]:
     """name -> HostFacts, validating the dicts."""
     return dict((name, data if isinstance(data, HostFacts) else HostFacts.from_dict(name, data))
                 for name, data in hosts.items())
 
 
-def _release(names, facts, registry):
+def _release(names: Iterable[str], facts: Dict[str, HostFacts],
+             registry: Dict[str, int]) -> Tuple[Dict[str, int], Dict[str, int], List[str]]:
     """Explicit release, first: the freed ids become available to this run.
 
     Returns (released name -> id, the registry without them, warnings).
@@ -268,7 +282,7 @@ def _release(names, facts, registry):
     return released, kept, warnings
 
 
-def _pin(facts, registry, force):
+def _pin(facts: Dict[str, HostFacts], registry: Dict[str, int], force: bool) -> Dict[str, HostId]:
     """1.-3. Pinned ids: explicit > existing > registry. Returns name -> HostId of the pinned hosts."""
     chosen = {}
     for name in sorted(facts):
@@ -292,7 +306,7 @@ def _pin(facts, registry, force):
     return chosen
 
 
-def _refuse_shared_ids(chosen):
+def _refuse_shared_ids(chosen: Dict[str, HostId]) -> None:
     """Duplicates among the group."""
     claims = {}
     for name in sorted(chosen):
@@ -308,7 +322,8 @@ def _refuse_shared_ids(chosen):
                                  % (host_id, len(names), ", ".join(described[:-1]), described[-1], fix))
 
 
-def _refuse_ids_recorded_outside(chosen, facts, registry):
+def _refuse_ids_recorded_outside(chosen: Dict[str, HostId], facts: Dict[str, HostFacts],
+                                 registry: Dict[str, int]) -> None:
     """Duplicates against registry names outside the group."""
     outside = dict((i, n) for n, i in registry.items() if n not in facts)
     for name in sorted(chosen):
@@ -322,7 +337,8 @@ def _refuse_ids_recorded_outside(chosen, facts, registry):
                    outside[host_id]))
 
 
-def _assign_new(facts, chosen, registry, owners):
+def _assign_new(facts: Dict[str, HostFacts], chosen: Dict[str, HostId], registry: Dict[str, int],
+                owners: Dict[int, SlotOwner]) -> None:
     """4. New ids, added to chosen for every host not pinned.
 
     Blocked: every id of the group, every id the registry records before or
@@ -367,7 +383,7 @@ def _assign_new(facts, chosen, registry, owners):
         blocked.add(host_id)
 
 
-def slots_to_probe(hosts, registry, owner_names):
+def slots_to_probe(hosts: Hosts, registry: Mapping[str, Any], owner_names: Mapping[int, Optional[str]]) -> Set[int]:
     """Slot ids whose liveness matters: pinned ids written by a foreign name.
 
     hosts: as for allocate(); registry: name -> id; owner_names: host_id ->
@@ -387,7 +403,7 @@ def slots_to_probe(hosts, registry, owner_names):
     return probe
 
 
-def _check_change(host, current, force, warnings):
+def _check_change(host: HostFacts, current: int, force: bool, warnings: List[str]) -> None:
     """host.explicit differs from the id the host has now: refuse unless it is safe."""
     change = "changing the host_id of %s from %d to %d (explicit)" % (host.name, current, host.explicit)
     if host.running_vms:
@@ -407,7 +423,7 @@ def _check_change(host, current, force, warnings):
         warnings.append("%s: the host has not joined the lockspace and runs no VM" % change)
 
 
-def _check_slot(host, result, owner):
+def _check_slot(host: HostFacts, result: HostId, owner: Optional[SlotOwner]) -> None:
     """Refuse an id whose slot a live foreign name owns; warn about a dead one."""
     if owner is None or not owner.name or owner.name == host.lockspace_name:
         return

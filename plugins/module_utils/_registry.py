@@ -52,11 +52,15 @@ import os
 import socket
 import stat
 import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, RegistryLockBusy, StorageTimeout
 from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import (
+    Allocation,
+    Hosts,
     SlotOwner,
     allocate,
     parse_host_id,
@@ -85,20 +89,20 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
-def registry_dir(lease_dir):
+def registry_dir(lease_dir: str) -> str:
     return os.path.join(lease_dir, REGISTRY_DIR)
 
 
-def registry_path(lease_dir):
+def registry_path(lease_dir: str) -> str:
     return os.path.join(registry_dir(lease_dir), REGISTRY_FILE)
 
 
-def legacy_registry_path(lease_dir):
+def legacy_registry_path(lease_dir: str) -> str:
     """Where releases before the subdirectory kept the registry."""
     return os.path.join(lease_dir, REGISTRY_FILE)
 
 
-def parse_registry(text, path="registry"):
+def parse_registry(text: str, path: str = "registry") -> Dict[str, int]:
     """Return name -> host_id from the registry file's text."""
     try:
         data = json.loads(text)
@@ -119,7 +123,7 @@ def parse_registry(text, path="registry"):
     return result
 
 
-def render_registry(mapping):
+def render_registry(mapping: Mapping[str, int]) -> str:
     """The registry file's text: stable (sorted), human-readable JSON."""
     data = {
         "about": ABOUT,
@@ -211,7 +215,7 @@ def _read(lease_dir, dir_fd):
     return {}, False
 
 
-def read_registry(lease_dir):
+def read_registry(lease_dir: str) -> Dict[str, int]:
     """name -> host_id as recorded; empty when there is no registry yet. StorageTimeout when the storage hangs."""
     return _storage_io.bounded("reading the host_id registry", registry_path(lease_dir), _read_registry, lease_dir)
 
@@ -225,7 +229,7 @@ def _read_registry(lease_dir):
             os.close(dir_fd)
 
 
-def needs_migration(lease_dir):
+def needs_migration(lease_dir: str) -> bool:
     """True when a registry exists at the old location (the next update moves it)."""
     path = legacy_registry_path(lease_dir)
     return _storage_io.bounded("looking up", path, os.path.lexists, path)
@@ -268,7 +272,7 @@ def _drop_legacy(lease_dir):
         os.close(dir_fd)
 
 
-def write_registry(lease_dir, mapping):
+def write_registry(lease_dir: str, mapping: Mapping[str, int]) -> None:
     """Replace the registry atomically (and retire the old location). The caller holds the lock (locked())."""
     _storage_io.bounded("writing the host_id registry", registry_path(lease_dir), _write_registry, lease_dir, mapping)
 
@@ -323,7 +327,7 @@ def _record_holder(fd):
 
 
 @contextlib.contextmanager
-def locked(lease_dir, wait=LOCK_WAIT):
+def locked(lease_dir: str, wait: float = LOCK_WAIT) -> Iterator[None]:
     """Hold the exclusive registry lock for the block, waiting for it at most wait seconds.
 
     Readers need no lock: the file is only ever replaced by rename. When
@@ -356,24 +360,24 @@ def locked(lease_dir, wait=LOCK_WAIT):
 
 
 # One run of the host_id module: read, plan, write -------------------------------------------------------------------
-class RecordedIds(object):
+@dataclass
+class RecordedIds:
     """Result of allocate_and_record(): the plan, the registry before it and whether the registry changes."""
 
-    def __init__(self, lease_dir, before, allocation, changed, diff=None):
-        self.lease_dir = lease_dir
-        self.before = before
-        self.allocation = allocation
-        self.changed = changed
-        self.diff = diff
+    lease_dir: str
+    before: Dict[str, int]               # the registry as read
+    allocation: Allocation               # allocation.registry: the registry after this run
+    changed: bool
+    diff: Optional[Dict[str, str]] = None  # the registry file before and after, when asked for and changed
 
     @property
-    def warnings(self):
+    def warnings(self) -> List[str]:
         """Warnings of the run, those of one host prefixed with its name."""
         hosts = sorted(self.allocation.host_ids.items())
         return list(self.allocation.warnings) + ["%s: %s" % (name, warning)
                                                  for name, result in hosts for warning in result.warnings]
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         """The host_id module's return values."""
         result = dict(changed=self.changed,
                       host_ids=dict((name, r.as_dict()) for name, r in sorted(self.allocation.host_ids.items())),
@@ -384,7 +388,8 @@ class RecordedIds(object):
         return result
 
 
-def lockspace_owners(lease_dir, hosts, registry, interval):
+def lockspace_owners(lease_dir: str, hosts: Hosts, registry: Mapping[str, int],
+                     interval: Optional[int]) -> Dict[int, SlotOwner]:
     """host_id -> SlotOwner for the written slots; empty without a lockspace file."""
     path = lockspace_path(lease_dir)
     if not _storage_io.bounded("looking up", path, os.path.exists, path):
@@ -397,8 +402,9 @@ def lockspace_owners(lease_dir, hosts, registry, interval):
     return dict((host_id, SlotOwner(name, host_id in live)) for host_id, name in names.items())
 
 
-def allocate_and_record(lease_dir, hosts, release=(), force=False, liveness_interval=None, check_mode=False,
-                        lock_timeout=LOCK_WAIT, diff=False):
+def allocate_and_record(lease_dir: str, hosts: Hosts, release: Iterable[str] = (), force: bool = False,
+                        liveness_interval: Optional[int] = None, check_mode: bool = False,
+                        lock_timeout: float = LOCK_WAIT, diff: bool = False) -> RecordedIds:
     """Plan the host_id of every host in hosts and record them in the registry; a RecordedIds.
 
     hosts, release, force: as for _host_id.allocate(). liveness_interval:
@@ -425,7 +431,7 @@ def allocate_and_record(lease_dir, hosts, release=(), force=False, liveness_inte
     return recorded
 
 
-def _registry_diff(lease_dir, before, after):
+def _registry_diff(lease_dir: str, before: Mapping[str, int], after: Mapping[str, int]) -> Dict[str, str]:
     path = registry_path(lease_dir)
     before_path = legacy_registry_path(lease_dir) if needs_migration(lease_dir) and not os.path.exists(path) else path
     return dict(before=render_registry(before) if before or os.path.exists(before_path) else "",
