@@ -42,10 +42,10 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._names import MA
 # Where an id comes from, in this order (see the module docstring).
 Source = Literal["explicit", "existing", "registry", "new"]
 
-# What an admin can do when a conflict is reported; kept in one place so that
-# all messages of the library agree.
-_FIX_EXPLICIT = "set host_id_explicit for one of them to a free id or remove it"
-_FIX_RELEASE = "release a retired name with host_id_release"
+# What a caller can do when a conflict is reported, in the host_id module's option names (hosts.<name>.explicit,
+# release, force); kept in one place so that all messages of the library agree.
+_FIX_EXPLICIT = "set the explicit id of one of them (hosts.<name>.explicit) to a free id or remove it"
+_FIX_RELEASE = "release a retired name with the release option"
 
 
 @dataclass
@@ -192,12 +192,12 @@ def _parse_registry(registry: Optional[Mapping[str, Any]]) -> Dict[str, int]:
         host_id = parse_host_id(value, "host_id recorded in the registry for %s" % name)
         if host_id is None:
             raise HostIdError("the registry records no host_id for %s (value %r); "
-                              "fix the registry file or release the name with host_id_release" % (name, value))
+                              "fix the registry file or release the name with the release option" % (name, value))
         if host_id in by_id:
             first = by_id[host_id]
             a, b = sorted((first, name))
             raise HostIdConflict("host_id %d is recorded in the registry for both %s and %s; "
-                                 "fix the registry file or release one name with host_id_release"
+                                 "fix the registry file or release one name with the release option"
                                  % (host_id, a, b))
         by_id[host_id] = name
         parsed[name] = host_id
@@ -270,13 +270,13 @@ def _release(names: Iterable[str], facts: Dict[str, HostFacts],
     warnings = []
     for name in names:
         if name in facts:
-            raise HostIdError("host %s is listed in host_id_release but is also part of this run; "
-                              "release only retired hosts (remove %s from host_id_release or from the play)"
+            raise HostIdError("host %s is listed in release but is also in hosts; "
+                              "release only retired hosts (remove %s from release or from hosts)"
                               % (name, name))
         if name in registry:
             released[name] = registry[name]
         else:
-            warnings.append("host_id_release names %s, which the registry does not record; nothing to release"
+            warnings.append("release names %s, which the registry does not record; nothing to release"
                             % name)
     kept = dict((n, i) for n, i in registry.items() if n not in released)
     return released, kept, warnings
@@ -330,9 +330,9 @@ def _refuse_ids_recorded_outside(chosen: Dict[str, HostId], facts: Dict[str, Hos
         host_id = chosen[name].host_id
         if host_id in outside:
             raise HostIdConflict(
-                "host_id %d of %s is recorded in the registry for %s, which is not part of this run "
-                "(--limit or a retired host); set host_id_explicit for %s to another id, or if %s is retired "
-                "release it with host_id_release: [%s]"
+                "host_id %d of %s is recorded in the registry for %s, which is not in hosts (left out of this "
+                "run, e.g. by --limit, or retired); set hosts.%s.explicit to another id, or if %s is retired "
+                "release it with release: [%s]"
                 % (host_id, _describe(name, chosen[name].source), outside[host_id], name, outside[host_id],
                    outside[host_id]))
 
@@ -409,13 +409,14 @@ def _check_change(host: HostFacts, current: int, force: bool, warnings: List[str
     if host.running_vms:
         raise HostIdConflict(
             "refusing %s: %d VM(s) run on it and hold leases under host_id %d; migrate or stop them, "
-            "then run again with host_id_force_change: true, or set host_id_explicit back to %d"
-            % (change, host.running_vms, current, current))
+            "then run again with force: true, or set hosts.%s.explicit back to %d"
+            % (change, host.running_vms, current, host.name, current))
     if host.joined and not force:
         raise HostIdConflict(
             "refusing %s: the host has joined the lockspace with host_id %d; with no VM running, "
-            "set host_id_force_change: true (the host must then leave the lockspace, e.g. restart libvirtd), "
-            "or set host_id_explicit back to %d" % (change, current, current))
+            "set force: true (the host must then leave the lockspace and join it again with the new id: the "
+            "lockspace_leave module, then a restart of the libvirt daemon), or set hosts.%s.explicit back to %d"
+            % (change, current, host.name, current))
     if host.joined:
         warnings.append("%s forced: the host must leave the lockspace and join again with %d"
                         % (change, host.explicit))
@@ -434,7 +435,7 @@ def _check_slot(host: HostFacts, result: HostId, owner: Optional[SlotOwner]) -> 
     if owner.live:
         raise HostIdConflict(
             "host_id %d of %s is in use in the lockspace by the live host %s; "
-            "pick another id with host_id_explicit, or stop %s's sanlock lockspace first if it is the same machine"
-            % (result.host_id, _describe(host.name, result.source), owner.name, owner.name))
+            "pick another id with hosts.%s.explicit, or stop %s's sanlock lockspace first if it is the same "
+            "machine" % (result.host_id, _describe(host.name, result.source), owner.name, host.name, owner.name))
     result.warnings.append("lockspace slot %d was last owned by %s, which is not alive; %s takes it over"
                            % (result.host_id, owner.name, host.name))

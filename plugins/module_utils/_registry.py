@@ -75,9 +75,9 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._names import RE
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_LOCK_FILE as LOCK_FILE
 
 FORMAT_VERSION = 1
-ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by the autolease.sanlock "
-         "host_id role. Ids recorded here are never handed out to another host. Do not edit by hand; "
-         "release retired hosts with the role variable host_id_release.")
+ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by the autolease.sanlock.host_id "
+         "module. Ids recorded here are never handed out to another host. Do not edit by hand; "
+         "release retired hosts with the module's release option.")
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 # Seconds to wait for the lock: longer than a run holds it (a liveness check waits 2*io_timeout+1 under it).
