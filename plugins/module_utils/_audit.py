@@ -5,7 +5,7 @@
 """Cluster audit: findings from what every host reported.
 
 PRIVATE to the autolease.sanlock collection: no compatibility promise.
-Pure functions over plain data (what playbooks/audit.yml collects per host),
+Pure functions over plain data (what the caller collects on every host),
 so every check is testable without a cluster.
 
 Per host the input holds:
@@ -100,7 +100,7 @@ def _check_storage(hosts):
         if not data.get("local_mode") and not data.get("mount_source"):
             found.append(_finding("storage", name, "lease directory",
                                   "not a mount point: this host only gets local protection; "
-                                  "mount the shared volume (role autolease.sanlock.shared_storage)"))
+                                  "mount the shared lease storage on the lease directory"))
     shared = {n: d for n, d in hosts.items() if not d.get("local_mode")}
     views = {n: tuple(sorted((s["host_id"], s.get("owner_name")) for s in _slots(d).values()))
              for n, d in shared.items()}
@@ -120,7 +120,9 @@ def _check_host_ids(hosts):
     for name, data in sorted(hosts.items()):
         host_id = data.get("host_id")
         if not host_id:
-            found.append(_finding("host_id", name, "host_id", "no host_id in qemu-sanlock.conf: run the site playbook"))
+            found.append(_finding("host_id", name, "host_id", "no host_id in qemu-sanlock.conf: give the host "
+                                  "its own host_id there (the host_id module allocates one), then restart the libvirt "
+                                  "daemon with no VM running so that it joins the lockspace"))
             continue
         by_id.setdefault(host_id, []).append(name)
         slot = _slots(data).get(host_id)
@@ -145,7 +147,7 @@ _NOT_JOINED = {
               "slot yet and VMs started now get no lease; audit again in a minute, and if it stays ADD check the "
               "lease storage (sanlock client renewal -s __LIBVIRT__DISKS__)",
     "removing": "the lockspace is being removed by the local sanlock daemon (sanlock client gets shows REM): restart "
-                "libvirtd once it has left, or run the site playbook",
+                "the libvirt daemon once it has left: it joins again when its sanlock driver loads",
 }
 
 
@@ -166,13 +168,14 @@ def _check_joined(hosts):
         elif data.get("join_proof"):
             found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
                                   "the local sanlock daemon's join is not verified: %s. Its VMs' leases are "
-                                  "invisible to the other hosts: run the site playbook with no VM running on "
-                                  "this host (it leaves that lockspace and joins the one on the lease storage)"
+                                  "invisible to the other hosts: with no VM running on this host, leave that "
+                                  "join (the lockspace_leave module) and restart the libvirt daemon so that it "
+                                  "joins the lockspace on the lease storage"
                                   % data["join_proof"]))
         else:
             found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
-                                  "the local sanlock daemon has not joined the lockspace: restart libvirtd (it "
-                                  "joins when its sanlock driver loads) or run the site playbook"))
+                                  "the local sanlock daemon has not joined the lockspace: restart the libvirt "
+                                  "daemon (it joins when its sanlock driver loads)"))
     return found
 
 
@@ -204,7 +207,8 @@ def _check_orphans(hosts):
         for lease in (data.get("info") or {}).get("leases") or []:
             if lease["name"] not in used and lease["name"] not in found:
                 found[lease["name"]] = _finding("orphan", name, lease["name"],
-                                                "no domain on any host uses this lease (playbooks/cleanup.yml removes it)")
+                                                "no domain on any host uses this lease (the lease_cleanup "
+                                                "module removes it)")
     return [found[k] for k in sorted(found)]
 
 

@@ -304,8 +304,7 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
         # A lease directory without its lockspace is not the shared storage: most likely the volume is not
         # mounted (the daemon may still be joined through the detached mount). Report it, touch nothing.
         raise LeaseDirError("lease_dir %s holds no lockspace file %s: the shared lease storage is not mounted "
-                            "there (or was never set up); mount it (role autolease.sanlock.shared_storage, "
-                            "playbooks/site.yml) and run the cleanup again"
+                            "there (or was never set up); mount it on lease_dir and run the cleanup again"
                             % (lease_dir, os.path.basename(lockspace_file)))
     result = CleanupResult(lease_dir, check_mode)
     with _DirLock(lease_dir, lock_dir):

@@ -166,8 +166,8 @@ def _refuse_if_joined_elsewhere(lease_dir, path):
         return
     if joined is not None:
         raise LeaseDirError("lease_dir %s has no lockspace file, but the local sanlock daemon has joined %s there "
-                            "as host_id %s: the shared lease storage is not mounted (any more); mount it again "
-                            "(role autolease.sanlock.shared_storage) instead of creating a local lockspace"
+                            "as host_id %s: the shared lease storage is not mounted (any more); mount it on "
+                            "lease_dir again instead of creating a local lockspace"
                             % (lease_dir, LOCKSPACE_NAME, joined))
 
 
