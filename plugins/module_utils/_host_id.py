@@ -246,7 +246,7 @@ def allocate(hosts: Hosts, registry: Optional[Mapping[str, Any]] = None, slots: 
     _refuse_shared_ids(chosen)
     _refuse_ids_recorded_outside(chosen, facts, kept_registry)
     for name in sorted(chosen):
-        _check_slot(facts[name], chosen[name], owners.get(chosen[name].host_id))
+        _refuse_slot_of_live_owner(facts[name], chosen[name], owners.get(chosen[name].host_id))
     _assign_new(facts, chosen, kept_registry, owners)
     new_registry = dict(kept_registry)
     for name, result in chosen.items():
@@ -302,7 +302,7 @@ def _pin(facts: Dict[str, HostFacts], registry: Dict[str, int], force: bool) -> 
         # else what the registry says it was given.
         current = host.existing if host.existing is not None else recorded
         if host.explicit is not None and current is not None and current != host.explicit:
-            _check_change(host, current, force, warnings)
+            _refuse_unsafe_change(host, current, force, warnings)
     return chosen
 
 
@@ -403,7 +403,7 @@ def slots_to_probe(hosts: Hosts, registry: Mapping[str, Any], owner_names: Mappi
     return probe
 
 
-def _check_change(host: HostFacts, current: int, force: bool, warnings: List[str]) -> None:
+def _refuse_unsafe_change(host: HostFacts, current: int, force: bool, warnings: List[str]) -> None:
     """host.explicit differs from the id the host has now: refuse unless it is safe."""
     change = "changing the host_id of %s from %d to %d (explicit)" % (host.name, current, host.explicit)
     if host.running_vms:
@@ -424,7 +424,7 @@ def _check_change(host: HostFacts, current: int, force: bool, warnings: List[str
         warnings.append("%s: the host has not joined the lockspace and runs no VM" % change)
 
 
-def _check_slot(host: HostFacts, result: HostId, owner: Optional[SlotOwner]) -> None:
+def _refuse_slot_of_live_owner(host: HostFacts, result: HostId, owner: Optional[SlotOwner]) -> None:
     """Refuse an id whose slot a live foreign name owns; warn about a dead one."""
     if owner is None or not owner.name or owner.name == host.lockspace_name:
         return

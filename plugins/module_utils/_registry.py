@@ -22,7 +22,7 @@ the lock are refused (with the path and the fix) when they are a symlink, not
 owned by this user (root) or group- or world-writable.
 
 Older releases kept the registry and its lock directly in the lease
-directory. Such a registry is read (with the same checks) while the new one
+directory. Such a registry is read (refused on the same grounds) while the new one
 does not exist, and moved on the next update under the lock: the new file is
 written and synced first, the old one removed after, so an interruption leaves
 both (the new one wins) and never neither.
@@ -80,7 +80,7 @@ ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by th
          "release retired hosts with the module's release option.")
 FILE_MODE = 0o644
 DIR_MODE = 0o755
-# Seconds to wait for the lock: longer than a run holds it (a liveness check waits 2*io_timeout+1 under it).
+# Seconds to wait for the lock: longer than a run holds it (telling live from dead slot owners waits 2*io_timeout+1 under it).
 LOCK_WAIT = 120
 LOCK_RETRY = 0.2
 
@@ -134,7 +134,7 @@ def render_registry(mapping: Mapping[str, int]) -> str:
 
 
 # Opening the collection's own files safely -----------------------------------------------------------------------
-def _check_trusted(fd, path, kind, mode):
+def _refuse_untrusted(fd, path, kind, mode):
     """Refuse what another user may have put there: not ours, or writable by group or others."""
     info = os.fstat(fd)
     want = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
@@ -152,7 +152,7 @@ def _check_trusted(fd, path, kind, mode):
 
 
 def _open_checked(path, flags, kind, mode=FILE_MODE, dir_fd=None):
-    """os.open with O_NOFOLLOW|O_CLOEXEC, then the ownership and mode checks; ENOENT passes through."""
+    """os.open with O_NOFOLLOW|O_CLOEXEC, then the ownership and mode tests; ENOENT passes through."""
     name = os.path.basename(path) if dir_fd is not None else path
     try:
         fd = os.open(name, flags | _NOFOLLOW | _CLOEXEC, mode, dir_fd=dir_fd)
@@ -165,7 +165,7 @@ def _open_checked(path, flags, kind, mode=FILE_MODE, dir_fd=None):
         raise HostIdError("cannot open %s: %s; the lease directory must be writable by root"
                           % (path, err.strerror))
     try:
-        _check_trusted(fd, path, kind, mode)
+        _refuse_untrusted(fd, path, kind, mode)
     except BaseException:
         os.close(fd)
         raise
