@@ -5,8 +5,8 @@
 """Cluster audit: findings from what every host reported.
 
 PRIVATE to the autolease.sanlock collection: no compatibility promise.
-Pure functions over plain data (what playbooks/audit.yml collects per host),
-so every check is testable without a cluster.
+Pure functions over plain data (what the caller collects on every host),
+so every kind of finding is testable without a cluster.
 
 Per host the input holds:
   host_id        int or None  (qemu-sanlock.conf)
@@ -43,7 +43,7 @@ GETS_LOCKSPACE = re.compile(r"^s (?P<name>[^:\s]+):(?P<host_id>\d+):(?P<path>.*)
 
 UNSTABLE_PATH = re.compile(r"^/dev/(sd[a-z]+|vd[a-z]+|hd[a-z]+|xvd[a-z]+|nvme\d+n\d+|dm-\d+|loop\d+)(p?\d+)?$")
 
-CHECKS = (
+KINDS = (
     ("storage", "Lease storage"),
     ("host_id", "host_ids"),
     ("joined", "Lockspace membership"),
@@ -55,9 +55,9 @@ CHECKS = (
     ("restart_pending", "sanlock settings waiting for a daemon restart (warning)"),
     ("paused", "Paused VMs, leases released (information)"),
 )
-# Findings of these checks are information or warnings: they never make a strict audit fail.
-INFO_CHECKS = frozenset(("paused",))
-WARNING_CHECKS = frozenset(("restart_pending",))
+# Findings of these kinds are information or warnings: they never make a strict audit fail.
+INFO_KINDS = frozenset(("paused",))
+WARNING_KINDS = frozenset(("restart_pending",))
 
 RESTART_FIX = ("drain the host (migrate or stop its VMs), then systemctl restart sanlock and the libvirt daemon "
                "(a daemon option on its command line, such as -w 0, wins over the file: change it there)")
@@ -74,8 +74,8 @@ def lockspace_membership(gets_output, lockspace=LOCKSPACE_NAME):
         if not match or match.group("name") != lockspace:
             continue
         flags = match.group("flags").split()
-        state = "adding" if "ADD" in flags else "removing" if "REM" in flags else "joined"
-        return {"state": state, "host_id": int(match.group("host_id")), "path": match.group("path")}
+        membership = "adding" if "ADD" in flags else "removing" if "REM" in flags else "joined"
+        return {"state": membership, "host_id": int(match.group("host_id")), "path": match.group("path")}
     return {"state": "absent", "host_id": None, "path": None}
 
 
@@ -84,9 +84,10 @@ def failures(findings):
     return [f for f in findings if f.get("severity") not in ("info", "warning")]
 
 
-def _finding(check, host, subject, detail):
-    return {"check": check, "host": host, "subject": subject, "detail": detail,
-            "severity": "info" if check in INFO_CHECKS else "warning" if check in WARNING_CHECKS else "error"}
+def _finding(kind, host, subject, detail):
+    # "check" is the key the audit filters document for the kind of a finding.
+    return {"check": kind, "host": host, "subject": subject, "detail": detail,
+            "severity": "info" if kind in INFO_KINDS else "warning" if kind in WARNING_KINDS else "error"}
 
 
 def _slots(data):
@@ -94,13 +95,13 @@ def _slots(data):
     return {slot["host_id"]: slot for slot in lockspace.get("slots") or []}
 
 
-def _check_storage(hosts):
+def _storage_findings(hosts):
     found = []
     for name, data in sorted(hosts.items()):
         if not data.get("local_mode") and not data.get("mount_source"):
             found.append(_finding("storage", name, "lease directory",
                                   "not a mount point: this host only gets local protection; "
-                                  "mount the shared volume (role autolease.sanlock.shared_storage)"))
+                                  "mount the shared lease storage on the lease directory"))
     shared = {n: d for n, d in hosts.items() if not d.get("local_mode")}
     views = {n: tuple(sorted((s["host_id"], s.get("owner_name")) for s in _slots(d).values()))
              for n, d in shared.items()}
@@ -114,13 +115,15 @@ def _check_storage(hosts):
     return found
 
 
-def _check_host_ids(hosts):
+def _host_id_findings(hosts):
     found = []
     by_id = {}
     for name, data in sorted(hosts.items()):
         host_id = data.get("host_id")
         if not host_id:
-            found.append(_finding("host_id", name, "host_id", "no host_id in qemu-sanlock.conf: run the site playbook"))
+            found.append(_finding("host_id", name, "host_id", "no host_id in qemu-sanlock.conf: give the host "
+                                  "its own host_id there (the host_id module allocates one), then restart the libvirt "
+                                  "daemon with no VM running so that it joins the lockspace"))
             continue
         by_id.setdefault(host_id, []).append(name)
         slot = _slots(data).get(host_id)
@@ -145,7 +148,7 @@ _NOT_JOINED = {
               "slot yet and VMs started now get no lease; audit again in a minute, and if it stays ADD check the "
               "lease storage (sanlock client renewal -s __LIBVIRT__DISKS__)",
     "removing": "the lockspace is being removed by the local sanlock daemon (sanlock client gets shows REM): restart "
-                "libvirtd once it has left, or run the site playbook",
+                "the libvirt daemon once it has left: it joins again when its sanlock driver loads",
 }
 
 
@@ -155,7 +158,7 @@ def _membership(data):
     return "joined" if data.get("joined") else "absent"
 
 
-def _check_joined(hosts):
+def _join_findings(hosts):
     found = []
     for name, data in sorted(hosts.items()):
         membership = _membership(data)
@@ -166,17 +169,18 @@ def _check_joined(hosts):
         elif data.get("join_proof"):
             found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
                                   "the local sanlock daemon's join is not verified: %s. Its VMs' leases are "
-                                  "invisible to the other hosts: run the site playbook with no VM running on "
-                                  "this host (it leaves that lockspace and joins the one on the lease storage)"
+                                  "invisible to the other hosts: with no VM running on this host, leave that "
+                                  "join (the lockspace_leave module) and restart the libvirt daemon so that it "
+                                  "joins the lockspace on the lease storage"
                                   % data["join_proof"]))
         else:
             found.append(_finding("joined", name, "__LIBVIRT__DISKS__",
-                                  "the local sanlock daemon has not joined the lockspace: restart libvirtd (it "
-                                  "joins when its sanlock driver loads) or run the site playbook"))
+                                  "the local sanlock daemon has not joined the lockspace: restart the libvirt "
+                                  "daemon (it joins when its sanlock driver loads)"))
     return found
 
 
-def _check_running_leases(hosts):
+def _running_lease_findings(hosts):
     found = []
     for name, data in sorted(hosts.items()):
         info = data.get("info") or {}
@@ -195,7 +199,7 @@ def _check_running_leases(hosts):
     return found
 
 
-def _check_orphans(hosts):
+def _orphan_findings(hosts):
     used = set()
     for data in hosts.values():
         used.update(((data.get("info") or {}).get("map") or {}).keys())
@@ -204,11 +208,12 @@ def _check_orphans(hosts):
         for lease in (data.get("info") or {}).get("leases") or []:
             if lease["name"] not in used and lease["name"] not in found:
                 found[lease["name"]] = _finding("orphan", name, lease["name"],
-                                                "no domain on any host uses this lease (playbooks/cleanup.yml removes it)")
+                                                "no domain on any host uses this lease (the lease_cleanup "
+                                                "module removes it)")
     return [found[k] for k in sorted(found)]
 
 
-def _check_invalid(hosts):
+def _invalid_entry_findings(hosts):
     found = {}
     for name, data in sorted(hosts.items()):
         for entry in (data.get("info") or {}).get("invalid") or []:
@@ -216,7 +221,7 @@ def _check_invalid(hosts):
     return [found[k] for k in sorted(found)]
 
 
-def _check_paths(hosts):
+def _disk_path_findings(hosts):
     found = []
     identities = {}
     for name, data in sorted(hosts.items()):
@@ -236,7 +241,7 @@ def _check_paths(hosts):
     return found
 
 
-def _check_unprotected(hosts):
+def _unprotected_vm_findings(hosts):
     return [_finding("unprotected_vm", name, domain,
                      "running, but its QEMU process is not registered with the local sanlock daemon (it was started "
                      "before the sanlock lock manager was on): it holds no lease and another host can start its "
@@ -249,14 +254,14 @@ def pending_text(pending):
     return ", ".join("%s (file %s, daemon %s)" % (p["setting"], p["file"], p["daemon"]) for p in pending)
 
 
-def _check_restart_pending(hosts):
+def _restart_pending_findings(hosts):
     return [_finding("restart_pending", name, "sanlock.conf",
                      "restart pending: the running sanlock daemon does not use %s; to apply them %s"
                      % (pending_text(data["sanlock_pending"]), RESTART_FIX))
             for name, data in sorted(hosts.items()) if data.get("sanlock_pending")]
 
 
-def _check_paused(hosts):
+def _paused_vm_findings(hosts):
     return [_finding("paused", name, domain,
                      "paused: leases released (libvirt releases a paused VM's leases and acquires them again on "
                      "resume; the resume fails if another host took them meanwhile)")
@@ -264,19 +269,19 @@ def _check_paused(hosts):
 
 
 def audit(hosts):
-    """All findings for a cluster, in CHECKS order; see failures() for the ones that are not information or warnings."""
-    return (_check_storage(hosts) + _check_host_ids(hosts) + _check_joined(hosts)
-            + _check_running_leases(hosts) + _check_unprotected(hosts) + _check_orphans(hosts) + _check_invalid(hosts)
-            + _check_paths(hosts) + _check_restart_pending(hosts) + _check_paused(hosts))
+    """All findings for a cluster, in KINDS order; see failures() for the ones that are not information or warnings."""
+    return (_storage_findings(hosts) + _host_id_findings(hosts) + _join_findings(hosts)
+            + _running_lease_findings(hosts) + _unprotected_vm_findings(hosts) + _orphan_findings(hosts) + _invalid_entry_findings(hosts)
+            + _disk_path_findings(hosts) + _restart_pending_findings(hosts) + _paused_vm_findings(hosts))
 
 
 def report(findings):
-    """A readable report: one table per check that has findings."""
+    """A readable report: one table per kind of finding."""
     if not findings:
         return ["audit: no findings"]
     lines = []
-    for check, title in CHECKS:
-        rows = [f for f in findings if f["check"] == check]
+    for kind, title in KINDS:
+        rows = [f for f in findings if f["check"] == kind]
         if not rows:
             continue
         width_host = max(len("host"), *(len(r["host"]) for r in rows))

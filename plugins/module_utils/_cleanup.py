@@ -39,6 +39,8 @@ import re
 import stat
 import threading
 import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Union
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _lease_file, _lockspace
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
@@ -78,26 +80,33 @@ def daemon_worker_threads(conf=SANLOCK_CONF):
     return DEFAULT_WORKERS
 
 
-class CleanupResult:
-    def __init__(self, lease_dir, check_mode):
-        self.lease_dir = lease_dir
-        self.check_mode = check_mode
-        self.removed = []
-        self.held = []
-        self.kept = []
-        self.skipped = []
-        self.cluster_lock = {"name": CLEANUP_LOCK_FILE, "created": False}
-        self._lock = threading.Lock()
+# One entry of a result list: a lease name, or a dict with its "name" and why it is there.
+Entry = Union[str, Dict[str, Any]]
 
-    def add(self, bucket, entry):
+
+@dataclass
+class CleanupResult:
+    """What a cleanup removed, found held, kept (keep, min_age) and skipped (not a lease); the lease_cleanup
+    module's return values. Filled from several threads through add()."""
+
+    lease_dir: str
+    check_mode: bool
+    removed: List[Entry] = field(default_factory=list)
+    held: List[Entry] = field(default_factory=list)
+    kept: List[Entry] = field(default_factory=list)
+    skipped: List[Entry] = field(default_factory=list)
+    cluster_lock: Dict[str, Any] = field(default_factory=lambda: {"name": CLEANUP_LOCK_FILE, "created": False})
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def add(self, bucket: str, entry: Entry) -> None:
         with self._lock:
             getattr(self, bucket).append(entry)
 
     @property
-    def changed(self):
+    def changed(self) -> bool:
         return bool(self.removed or self.cluster_lock["created"])
 
-    def as_dict(self):
+    def as_dict(self) -> Dict[str, Any]:
         def by_name(items):
             return sorted(items, key=lambda item: item["name"] if isinstance(item, dict) else item)
         return {
@@ -295,8 +304,7 @@ def run_cleanup(lease_dir, keep=(), min_age=0, workers=None, check_mode=False, o
         # A lease directory without its lockspace is not the shared storage: most likely the volume is not
         # mounted (the daemon may still be joined through the detached mount). Report it, touch nothing.
         raise LeaseDirError("lease_dir %s holds no lockspace file %s: the shared lease storage is not mounted "
-                            "there (or was never set up); mount it (role autolease.sanlock.shared_storage, "
-                            "playbooks/site.yml) and run the cleanup again"
+                            "there (or was never set up); mount it on lease_dir and run the cleanup again"
                             % (lease_dir, os.path.basename(lockspace_file)))
     result = CleanupResult(lease_dir, check_mode)
     with _DirLock(lease_dir, lock_dir):

@@ -16,12 +16,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import collections
 import xml.etree.ElementTree as ET  # nosec - XML from the local libvirtd
+from typing import NamedTuple, Optional
 
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LibvirtError, MissingDependency
 
-Disk = collections.namedtuple("Disk", ["path", "target", "shared"])
+
+class Disk(NamedTuple):
+    """One disk of a domain: its source path as written in the XML, its target device, <shareable/>."""
+
+    path: str
+    target: Optional[str]
+    shared: bool
+
+
 SOURCE_ATTRIBUTE = {"file": "file", "block": "dev", "dir": "dir"}
 DEFAULT_URI = "qemu:///system"
 LIBVIRT_HINT = ("install python3-libvirt (Debian/Ubuntu: apt-get install python3-libvirt; RHEL/Fedora: "

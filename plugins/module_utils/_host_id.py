@@ -30,47 +30,58 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Set, Tuple, Union
+
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
     HostIdConflict,
     HostIdError,
 )
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import MAX_HOST_ID
 
-SOURCES = ("explicit", "existing", "registry", "new")
-HOST_KEYS = frozenset(("explicit", "existing", "joined", "running_vms", "lockspace_name"))
+# Where an id comes from, in this order (see the module docstring).
+Source = Literal["explicit", "existing", "registry", "new"]
 
-# What an admin can do when a conflict is reported; kept in one place so that
-# the messages of the library and the role's variable names agree.
-_FIX_EXPLICIT = "set host_id_explicit for one of them to a free id or remove it"
-_FIX_RELEASE = "release a retired name with host_id_release"
+# What a caller can do when a conflict is reported, in the host_id module's option names (hosts.<name>.explicit,
+# release, force); kept in one place so that all messages of the library agree.
+_FIX_EXPLICIT = "set the explicit id of one of them (hosts.<name>.explicit) to a free id or remove it"
+_FIX_RELEASE = "release a retired name with the release option"
 
 
-class HostFacts(object):
-    """What is known about one host of the group (validated)."""
+@dataclass
+class HostFacts:
+    """What is known about one host of the group.
 
-    __slots__ = ("name", "explicit", "existing", "joined", "running_vms", "lockspace_name")
+    Built from raw values (inventory and template values arrive as strings):
+    each is validated and normalised on construction, HostIdError otherwise.
+    """
 
-    def __init__(self, name, explicit=None, existing=None, joined=False, running_vms=0,
-                 lockspace_name=None):
+    name: str
+    explicit: Optional[int] = None        # admin-set id
+    existing: Optional[int] = None        # id in its qemu-sanlock.conf or its live lockspace membership
+    joined: bool = False                  # its sanlock daemon has joined the lockspace with existing
+    running_vms: int = 0
+    lockspace_name: Optional[str] = None  # the name it writes into the lockspace; default: name
+
+    def __post_init__(self) -> None:
+        name = self.name
         if not isinstance(name, str) or not name:
             raise HostIdError("host name %r is not a non-empty string; give inventory host names" % (name,))
-        self.name = name
-        self.explicit = parse_host_id(explicit, "explicit host_id of host %s" % name)
-        self.existing = parse_host_id(existing, "existing host_id of host %s" % name)
-        self.joined = _parse_bool(joined, "joined of host %s" % name)
-        self.running_vms = _parse_count(running_vms, "running_vms of host %s" % name)
-        if lockspace_name is None or lockspace_name == "":
-            lockspace_name = name
-        if not isinstance(lockspace_name, str):
+        self.explicit = parse_host_id(self.explicit, "explicit host_id of host %s" % name)
+        self.existing = parse_host_id(self.existing, "existing host_id of host %s" % name)
+        self.joined = _parse_bool(self.joined, "joined of host %s" % name)
+        self.running_vms = _parse_count(self.running_vms, "running_vms of host %s" % name)
+        if self.lockspace_name is None or self.lockspace_name == "":
+            self.lockspace_name = name
+        if not isinstance(self.lockspace_name, str):
             raise HostIdError("lockspace_name of host %s is %r, expected the sanlock host name (a string)"
-                              % (name, lockspace_name))
-        self.lockspace_name = lockspace_name
+                              % (name, self.lockspace_name))
         if self.joined and self.existing is None:
             raise HostIdError("host %s is reported as joined to the lockspace but without its existing host_id; "
                               "pass the host_id it joined with as existing" % name)
 
     @classmethod
-    def from_dict(cls, name, data):
+    def from_dict(cls, name: str, data: Optional[Mapping[str, Any]]) -> "HostFacts":
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -83,49 +94,49 @@ class HostFacts(object):
         return cls(name, **data)
 
 
-class SlotOwner(object):
+# The keys of one host's facts (the host_id module's hosts option): every field but the name.
+HOST_KEYS = frozenset(f.name for f in fields(HostFacts)) - {"name"}
+
+
+@dataclass
+class SlotOwner:
     """Owner of one lockspace slot: the name last written into it and whether it is alive."""
 
-    __slots__ = ("name", "live")
+    name: Optional[str]
+    live: bool
 
-    def __init__(self, name, live):
-        self.name = name
-        self.live = bool(live)
-
-    def __repr__(self):
-        return "SlotOwner(%r, live=%r)" % (self.name, self.live)
+    def __post_init__(self) -> None:
+        self.live = bool(self.live)
 
 
-class HostId(object):
+@dataclass
+class HostId:
     """The id chosen for one host."""
 
-    __slots__ = ("host_id", "source", "warnings")
+    host_id: int
+    source: Source
+    warnings: List[str] = field(default_factory=list)
 
-    def __init__(self, host_id, source, warnings=None):
-        self.host_id = host_id
-        self.source = source
-        self.warnings = warnings if warnings is not None else []
-
-    def as_dict(self):
-        return {"host_id": self.host_id, "source": self.source, "warnings": list(self.warnings)}
-
-    def __repr__(self):
-        return "HostId(%r, %r, %r)" % (self.host_id, self.source, self.warnings)
+    def as_dict(self) -> Dict[str, Any]:
+        return asdict(self)
 
 
-class Allocation(object):
+@dataclass
+class Allocation:
     """Result of ``allocate()``."""
 
-    __slots__ = ("host_ids", "registry", "released", "warnings")
-
-    def __init__(self, host_ids, registry, released, warnings):
-        self.host_ids = host_ids      # name -> HostId
-        self.registry = registry      # the new registry: name -> int
-        self.released = released      # name -> int removed from the registry
-        self.warnings = warnings      # warnings not tied to one host
+    host_ids: Dict[str, HostId]  # every host of the group
+    registry: Dict[str, int]     # the new registry
+    released: Dict[str, int]     # entries removed from the registry by release
+    warnings: List[str]          # warnings not tied to one host
 
 
-def parse_host_id(value, what):
+# hosts as allocate() takes them; slots as allocate() takes them.
+Hosts = Mapping[str, Union[HostFacts, Mapping[str, Any], None]]
+Slots = Mapping[Any, Union[SlotOwner, Mapping[str, Any], Tuple[Optional[str], bool]]]
+
+
+def parse_host_id(value: Any, what: str) -> Optional[int]:
     """Return value as an int 1-MAX_HOST_ID, or None for None/empty.
 
     Accepts ints and decimal strings (inventory and template values arrive as
@@ -150,7 +161,7 @@ def parse_host_id(value, what):
     return number
 
 
-def _parse_bool(value, what):
+def _parse_bool(value: Any, what: str) -> bool:
     if isinstance(value, bool):
         return value
     if value is None:
@@ -162,7 +173,7 @@ def _parse_bool(value, what):
     raise HostIdError("%s is %r, expected a boolean" % (what, value))
 
 
-def _parse_count(value, what):
+def _parse_count(value: Any, what: str) -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
@@ -174,26 +185,26 @@ def _parse_count(value, what):
     return value
 
 
-def _parse_registry(registry):
+def _parse_registry(registry: Optional[Mapping[str, Any]]) -> Dict[str, int]:
     parsed = {}
     by_id = {}
     for name, value in (registry or {}).items():
         host_id = parse_host_id(value, "host_id recorded in the registry for %s" % name)
         if host_id is None:
             raise HostIdError("the registry records no host_id for %s (value %r); "
-                              "fix the registry file or release the name with host_id_release" % (name, value))
+                              "fix the registry file or release the name with the release option" % (name, value))
         if host_id in by_id:
             first = by_id[host_id]
             a, b = sorted((first, name))
             raise HostIdConflict("host_id %d is recorded in the registry for both %s and %s; "
-                                 "fix the registry file or release one name with host_id_release"
+                                 "fix the registry file or release one name with the release option"
                                  % (host_id, a, b))
         by_id[host_id] = name
         parsed[name] = host_id
     return parsed
 
 
-def _parse_slots(slots):
+def _parse_slots(slots: Optional[Slots]) -> Dict[int, SlotOwner]:
     parsed = {}
     for host_id, owner in (slots or {}).items():
         number = parse_host_id(host_id, "lockspace slot")
@@ -207,11 +218,12 @@ def _parse_slots(slots):
     return parsed
 
 
-def _describe(name, source):
+def _describe(name: str, source: Source) -> str:
     return "%s (%s)" % (name, source)
 
 
-def allocate(hosts, registry=None, slots=None, force=False, release=None):
+def allocate(hosts: Hosts, registry: Optional[Mapping[str, Any]] = None, slots: Optional[Slots] = None,
+             force: bool = False, release: Optional[Iterable[str]] = None) -> Allocation:
     """Plan the host_id of every host of the group.
 
     hosts: dict name -> HostFacts or dict (explicit, existing, joined,
@@ -226,29 +238,53 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
     Returns an Allocation; raises HostIdError/HostIdConflict on any conflict.
     Runs in O(hosts + registry + slots + MAX_HOST_ID).
     """
-    facts = {}
-    for name, data in hosts.items():
-        facts[name] = data if isinstance(data, HostFacts) else HostFacts.from_dict(name, data)
+    facts = _parse_hosts(hosts)
     old_registry = _parse_registry(registry)
     owners = _parse_slots(slots)
-    global_warnings = []
+    released, kept_registry, global_warnings = _release(release or [], facts, old_registry)
+    chosen = _pin(facts, kept_registry, force)
+    _refuse_shared_ids(chosen)
+    _refuse_ids_recorded_outside(chosen, facts, kept_registry)
+    for name in sorted(chosen):
+        _refuse_slot_of_live_owner(facts[name], chosen[name], owners.get(chosen[name].host_id))
+    _assign_new(facts, chosen, kept_registry, owners)
+    new_registry = dict(kept_registry)
+    for name, result in chosen.items():
+        new_registry[name] = result.host_id
+    return Allocation(chosen, new_registry, released, global_warnings)
 
-    # Explicit release first: the freed ids become available to this run.
+
+def _parse_hosts(hosts: Hosts) -> Dict[str, HostFacts]:
+    """name -> HostFacts, validating the dicts."""
+    return dict((name, data if isinstance(data, HostFacts) else HostFacts.from_dict(name, data))
+                for name, data in hosts.items())
+
+
+def _release(names: Iterable[str], facts: Dict[str, HostFacts],
+             registry: Dict[str, int]) -> Tuple[Dict[str, int], Dict[str, int], List[str]]:
+    """Explicit release, first: the freed ids become available to this run.
+
+    Returns (released name -> id, the registry without them, warnings).
+    """
     released = {}
-    for name in release or []:
+    warnings = []
+    for name in names:
         if name in facts:
-            raise HostIdError("host %s is listed in host_id_release but is also part of this run; "
-                              "release only retired hosts (remove %s from host_id_release or from the play)"
+            raise HostIdError("host %s is listed in release but is also in hosts; "
+                              "release only retired hosts (remove %s from release or from hosts)"
                               % (name, name))
-        if name in old_registry:
-            released[name] = old_registry[name]
+        if name in registry:
+            released[name] = registry[name]
         else:
-            global_warnings.append("host_id_release names %s, which the registry does not record; nothing to release"
-                                   % name)
-    kept_registry = dict((n, i) for n, i in old_registry.items() if n not in released)
+            warnings.append("release names %s, which the registry does not record; nothing to release"
+                            % name)
+    kept = dict((n, i) for n, i in registry.items() if n not in released)
+    return released, kept, warnings
 
-    # 1.-3. Pinned ids: explicit > existing > registry.
-    chosen = {}    # name -> HostId
+
+def _pin(facts: Dict[str, HostFacts], registry: Dict[str, int], force: bool) -> Dict[str, HostId]:
+    """1.-3. Pinned ids: explicit > existing > registry. Returns name -> HostId of the pinned hosts."""
+    chosen = {}
     for name in sorted(facts):
         host = facts[name]
         warnings = []
@@ -256,9 +292,9 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
             chosen[name] = HostId(host.explicit, "explicit", warnings)
         elif host.existing is not None:
             chosen[name] = HostId(host.existing, "existing", warnings)
-        elif name in kept_registry:
-            chosen[name] = HostId(kept_registry[name], "registry", warnings)
-        recorded = kept_registry.get(name)
+        elif name in registry:
+            chosen[name] = HostId(registry[name], "registry", warnings)
+        recorded = registry.get(name)
         if name in chosen and recorded is not None and recorded != chosen[name].host_id:
             warnings.append("the registry recorded host_id %d for %s; it is updated to %d (%s)"
                             % (recorded, name, chosen[name].host_id, chosen[name].source))
@@ -266,9 +302,12 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
         # else what the registry says it was given.
         current = host.existing if host.existing is not None else recorded
         if host.explicit is not None and current is not None and current != host.explicit:
-            _check_change(host, current, force, warnings)
+            _refuse_unsafe_change(host, current, force, warnings)
+    return chosen
 
-    # Duplicates among the group, then against registry names outside the group.
+
+def _refuse_shared_ids(chosen: Dict[str, HostId]) -> None:
+    """Duplicates among the group."""
     claims = {}
     for name in sorted(chosen):
         claims.setdefault(chosen[name].host_id, []).append(name)
@@ -281,35 +320,42 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
                 fix += ", or " + _FIX_RELEASE
             raise HostIdConflict("host_id %d is claimed by %d hosts: %s and %s; %s"
                                  % (host_id, len(names), ", ".join(described[:-1]), described[-1], fix))
-    holder = dict((result.host_id, name) for name, result in chosen.items())
-    outside = dict((i, n) for n, i in kept_registry.items() if n not in facts)
+
+
+def _refuse_ids_recorded_outside(chosen: Dict[str, HostId], facts: Dict[str, HostFacts],
+                                 registry: Dict[str, int]) -> None:
+    """Duplicates against registry names outside the group."""
+    outside = dict((i, n) for n, i in registry.items() if n not in facts)
     for name in sorted(chosen):
         host_id = chosen[name].host_id
         if host_id in outside:
             raise HostIdConflict(
-                "host_id %d of %s is recorded in the registry for %s, which is not part of this run "
-                "(--limit or a retired host); set host_id_explicit for %s to another id, or if %s is retired "
-                "release it with host_id_release: [%s]"
+                "host_id %d of %s is recorded in the registry for %s, which is not in hosts (left out of this "
+                "run, e.g. by --limit, or retired); set hosts.%s.explicit to another id, or if %s is retired "
+                "release it with release: [%s]"
                 % (host_id, _describe(name, chosen[name].source), outside[host_id], name, outside[host_id],
                    outside[host_id]))
 
-    # Lockspace slots of pinned ids.
-    for name in sorted(chosen):
-        _check_slot(facts[name], chosen[name], owners.get(chosen[name].host_id))
 
-    # 4. New ids. Blocked: every id of the group, every id the registry
-    # records before or after this run (minus explicit releases) and every slot
-    # written by some name. A slot last owned by the host's own name is
-    # preferred: the host comes back to its place.
+def _assign_new(facts: Dict[str, HostFacts], chosen: Dict[str, HostId], registry: Dict[str, int],
+                owners: Dict[int, SlotOwner]) -> None:
+    """4. New ids, added to chosen for every host not pinned.
+
+    Blocked: every id of the group, every id the registry records before or
+    after this run (minus explicit releases) and every slot written by some
+    name. A slot last owned by the host's own name is preferred: the host
+    comes back to its place.
+    """
+    holder = dict((result.host_id, name) for name, result in chosen.items())
     blocked = set(holder)
-    blocked.update(kept_registry.values())
+    blocked.update(registry.values())
     own_slots = {}
     for host_id in sorted(owners):
         owner = owners[host_id]
         blocked.add(host_id)
         if owner.name:
             own_slots.setdefault(owner.name, []).append(host_id)
-    registry_owner = dict((i, n) for n, i in kept_registry.items())
+    registry_owner = dict((i, n) for n, i in registry.items())
     cursor = 1
     for name in sorted(facts):
         if name in chosen:
@@ -330,19 +376,14 @@ def allocate(hosts, registry=None, slots=None, force=False, release=None):
                 raise HostIdError(
                     "no free host_id in 1-%d for host %s: %d used by hosts of this run, %d recorded in the registry, "
                     "%d lockspace slots written; %s"
-                    % (MAX_HOST_ID, name, len(holder), len(kept_registry), len(owners), _FIX_RELEASE))
+                    % (MAX_HOST_ID, name, len(holder), len(registry), len(owners), _FIX_RELEASE))
             host_id = cursor
         chosen[name] = HostId(host_id, "new", warnings)
         holder[host_id] = name
         blocked.add(host_id)
 
-    new_registry = dict(kept_registry)
-    for name, result in chosen.items():
-        new_registry[name] = result.host_id
-    return Allocation(chosen, new_registry, released, global_warnings)
 
-
-def slots_to_probe(hosts, registry, owner_names):
+def slots_to_probe(hosts: Hosts, registry: Mapping[str, Any], owner_names: Mapping[int, Optional[str]]) -> Set[int]:
     """Slot ids whose liveness matters: pinned ids written by a foreign name.
 
     hosts: as for allocate(); registry: name -> id; owner_names: host_id ->
@@ -362,19 +403,20 @@ def slots_to_probe(hosts, registry, owner_names):
     return probe
 
 
-def _check_change(host, current, force, warnings):
+def _refuse_unsafe_change(host: HostFacts, current: int, force: bool, warnings: List[str]) -> None:
     """host.explicit differs from the id the host has now: refuse unless it is safe."""
     change = "changing the host_id of %s from %d to %d (explicit)" % (host.name, current, host.explicit)
     if host.running_vms:
         raise HostIdConflict(
             "refusing %s: %d VM(s) run on it and hold leases under host_id %d; migrate or stop them, "
-            "then run again with host_id_force_change: true, or set host_id_explicit back to %d"
-            % (change, host.running_vms, current, current))
+            "then run again with force: true, or set hosts.%s.explicit back to %d"
+            % (change, host.running_vms, current, host.name, current))
     if host.joined and not force:
         raise HostIdConflict(
             "refusing %s: the host has joined the lockspace with host_id %d; with no VM running, "
-            "set host_id_force_change: true (the host must then leave the lockspace, e.g. restart libvirtd), "
-            "or set host_id_explicit back to %d" % (change, current, current))
+            "set force: true (the host must then leave the lockspace and join it again with the new id: the "
+            "lockspace_leave module, then a restart of the libvirt daemon), or set hosts.%s.explicit back to %d"
+            % (change, current, host.name, current))
     if host.joined:
         warnings.append("%s forced: the host must leave the lockspace and join again with %d"
                         % (change, host.explicit))
@@ -382,7 +424,7 @@ def _check_change(host, current, force, warnings):
         warnings.append("%s: the host has not joined the lockspace and runs no VM" % change)
 
 
-def _check_slot(host, result, owner):
+def _refuse_slot_of_live_owner(host: HostFacts, result: HostId, owner: Optional[SlotOwner]) -> None:
     """Refuse an id whose slot a live foreign name owns; warn about a dead one."""
     if owner is None or not owner.name or owner.name == host.lockspace_name:
         return
@@ -393,7 +435,7 @@ def _check_slot(host, result, owner):
     if owner.live:
         raise HostIdConflict(
             "host_id %d of %s is in use in the lockspace by the live host %s; "
-            "pick another id with host_id_explicit, or stop %s's sanlock lockspace first if it is the same machine"
-            % (result.host_id, _describe(host.name, result.source), owner.name, owner.name))
+            "pick another id with hosts.%s.explicit, or stop %s's sanlock lockspace first if it is the same "
+            "machine" % (result.host_id, _describe(host.name, result.source), owner.name, host.name, owner.name))
     result.warnings.append("lockspace slot %d was last owned by %s, which is not alive; %s takes it over"
                            % (result.host_id, owner.name, host.name))

@@ -237,7 +237,9 @@ def require_verified_join(lockspace_path, action):
         raise DaemonError(
             "cannot %s: the local sanlock daemon's join of %s is not verified (%s): the lease storage is not "
             "mounted at %s, or was mounted after the daemon joined, so the files there are not the ones the "
-            "cluster shares. Nothing was changed. Mount the lease storage (role autolease.sanlock.shared_storage, "
-            "playbooks/site.yml) and run again."
-            % (action, lockspace_path, here[0]["proof"], os.path.dirname(lockspace_path)))
+            "cluster shares. Nothing was changed. Mount the lease storage at %s; if it is mounted, the daemon "
+            "joined before the mount: with no VM running, leave that join (the lockspace_leave module) and restart "
+            "the libvirt daemon so that it joins the lockspace on the lease storage. Then run again."
+            % (action, lockspace_path, here[0]["proof"], os.path.dirname(lockspace_path),
+               os.path.dirname(lockspace_path)))
     return verified[0]["host_id"]

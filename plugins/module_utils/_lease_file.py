@@ -22,6 +22,7 @@ import os
 import stat
 import struct
 import time
+from typing import NamedTuple
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _atomic_file, _leader_record
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
@@ -42,7 +43,14 @@ LEASE_MODE = 0o600
 LeaseFile = collections.namedtuple("LeaseFile", [
     "name", "path", "kind", "reason", "size", "mtime", "resource", "lockspace", "owners", "uninitialised",
 ])
-Owner = collections.namedtuple("Owner", ["host_id", "generation", "shared"])
+
+
+class Owner(NamedTuple):
+    """One holder of a lease as recorded on disk."""
+
+    host_id: int
+    generation: int
+    shared: bool
 
 
 def _owners(data, leader, max_host_id=None):

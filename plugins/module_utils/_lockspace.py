@@ -14,9 +14,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import collections
 import os
 import time
+from typing import NamedTuple
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _atomic_file, _leader_record, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import DaemonError, LeaseDirError, LeaseError
@@ -29,7 +29,16 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._sanlock_binding
     sanlock_errno,
 )
 
-Slot = collections.namedtuple("Slot", ["host_id", "owner_name", "generation", "timestamp", "io_timeout"])
+
+class Slot(NamedTuple):
+    """One used host_id slot of the lockspace (its delta lease)."""
+
+    host_id: int
+    owner_name: str   # the sanlock host name last written into the slot
+    generation: int
+    timestamp: int    # of the last renewal
+    io_timeout: int
+
 
 DEFAULT_IO_TIMEOUT = 10  # sanlock's default when io_timeout 0 is written
 LOCKSPACE_MODE = 0o660
@@ -157,8 +166,8 @@ def _refuse_if_joined_elsewhere(lease_dir, path):
         return
     if joined is not None:
         raise LeaseDirError("lease_dir %s has no lockspace file, but the local sanlock daemon has joined %s there "
-                            "as host_id %s: the shared lease storage is not mounted (any more); mount it again "
-                            "(role autolease.sanlock.shared_storage) instead of creating a local lockspace"
+                            "as host_id %s: the shared lease storage is not mounted (any more); mount it on "
+                            "lease_dir again instead of creating a local lockspace"
                             % (lease_dir, LOCKSPACE_NAME, joined))
 
 

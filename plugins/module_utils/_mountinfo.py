@@ -11,12 +11,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import collections
 import re
+from typing import NamedTuple
 
 MOUNTINFO = "/proc/self/mountinfo"
 
-Mount = collections.namedtuple("Mount", ["point", "root", "options", "fstype", "source"])
+
+class Mount(NamedTuple):
+    """One line of /proc/self/mountinfo."""
+
+    point: str
+    root: str
+    options: str
+    fstype: str
+    source: str
 
 
 def _unescape(field):

@@ -15,7 +15,6 @@ import hashlib
 import re
 
 LOCKSPACE_NAME = "__LIBVIRT__DISKS__"
-DEFAULT_LEASE_DIR = "/var/lib/libvirt/sanlock"
 LEASE_NAME_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_HOST_ID = 2000
 

@@ -22,7 +22,7 @@ the lock are refused (with the path and the fix) when they are a symlink, not
 owned by this user (root) or group- or world-writable.
 
 Older releases kept the registry and its lock directly in the lease
-directory. Such a registry is read (with the same checks) while the new one
+directory. Such a registry is read (refused on the same grounds) while the new one
 does not exist, and moved on the next update under the lock: the new file is
 written and synced first, the old one removed after, so an interruption leaves
 both (the new one wins) and never neither.
@@ -34,6 +34,10 @@ directory, fsync, rename, fsync of the directory. The wait for the lock is
 bounded (RegistryLockBusy names the lock and its holder, which the holder
 writes into the lock file), and every read of the storage has the deadline of
 _storage_io (StorageTimeout when the storage hangs).
+
+``allocate_and_record()`` is the whole run of the host_id module: under the
+lock it reads the registry and the owners of the lockspace slots, plans the
+ids (_host_id.allocate) and, unless in check mode, writes the new registry.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -48,21 +52,35 @@ import os
 import socket
 import stat
 import time
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import HostIdError, RegistryLockBusy, StorageTimeout
-from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import parse_host_id
+from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import (
+    Allocation,
+    Hosts,
+    SlotOwner,
+    allocate,
+    parse_host_id,
+    slots_to_probe,
+)
+from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import (
+    live_host_ids,
+    lockspace_path,
+    read_slots,
+)
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_DIR, REGISTRY_FILE
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import REGISTRY_LOCK_FILE as LOCK_FILE
 
 FORMAT_VERSION = 1
-ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by the autolease.sanlock "
-         "host_id role. Ids recorded here are never handed out to another host. Do not edit by hand; "
-         "release retired hosts with the role variable host_id_release.")
+ABOUT = ("sanlock host_id of every host sharing this lease directory, kept by the autolease.sanlock.host_id "
+         "module. Ids recorded here are never handed out to another host. Do not edit by hand; "
+         "release retired hosts with the module's release option.")
 FILE_MODE = 0o644
 DIR_MODE = 0o755
-# Seconds to wait for the lock: longer than a run holds it (a liveness check waits 2*io_timeout+1 under it).
+# Seconds to wait for the lock: longer than a run holds it (telling live from dead slot owners waits 2*io_timeout+1 under it).
 LOCK_WAIT = 120
 LOCK_RETRY = 0.2
 
@@ -71,20 +89,20 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
-def registry_dir(lease_dir):
+def registry_dir(lease_dir: str) -> str:
     return os.path.join(lease_dir, REGISTRY_DIR)
 
 
-def registry_path(lease_dir):
+def registry_path(lease_dir: str) -> str:
     return os.path.join(registry_dir(lease_dir), REGISTRY_FILE)
 
 
-def legacy_registry_path(lease_dir):
+def legacy_registry_path(lease_dir: str) -> str:
     """Where releases before the subdirectory kept the registry."""
     return os.path.join(lease_dir, REGISTRY_FILE)
 
 
-def parse_registry(text, path="registry"):
+def parse_registry(text: str, path: str = "registry") -> Dict[str, int]:
     """Return name -> host_id from the registry file's text."""
     try:
         data = json.loads(text)
@@ -105,7 +123,7 @@ def parse_registry(text, path="registry"):
     return result
 
 
-def render_registry(mapping):
+def render_registry(mapping: Mapping[str, int]) -> str:
     """The registry file's text: stable (sorted), human-readable JSON."""
     data = {
         "about": ABOUT,
@@ -116,7 +134,7 @@ def render_registry(mapping):
 
 
 # Opening the collection's own files safely -----------------------------------------------------------------------
-def _check_trusted(fd, path, kind, mode):
+def _refuse_untrusted(fd, path, kind, mode):
     """Refuse what another user may have put there: not ours, or writable by group or others."""
     info = os.fstat(fd)
     want = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
@@ -134,7 +152,7 @@ def _check_trusted(fd, path, kind, mode):
 
 
 def _open_checked(path, flags, kind, mode=FILE_MODE, dir_fd=None):
-    """os.open with O_NOFOLLOW|O_CLOEXEC, then the ownership and mode checks; ENOENT passes through."""
+    """os.open with O_NOFOLLOW|O_CLOEXEC, then the ownership and mode tests; ENOENT passes through."""
     name = os.path.basename(path) if dir_fd is not None else path
     try:
         fd = os.open(name, flags | _NOFOLLOW | _CLOEXEC, mode, dir_fd=dir_fd)
@@ -147,7 +165,7 @@ def _open_checked(path, flags, kind, mode=FILE_MODE, dir_fd=None):
         raise HostIdError("cannot open %s: %s; the lease directory must be writable by root"
                           % (path, err.strerror))
     try:
-        _check_trusted(fd, path, kind, mode)
+        _refuse_untrusted(fd, path, kind, mode)
     except BaseException:
         os.close(fd)
         raise
@@ -197,7 +215,7 @@ def _read(lease_dir, dir_fd):
     return {}, False
 
 
-def read_registry(lease_dir):
+def read_registry(lease_dir: str) -> Dict[str, int]:
     """name -> host_id as recorded; empty when there is no registry yet. StorageTimeout when the storage hangs."""
     return _storage_io.bounded("reading the host_id registry", registry_path(lease_dir), _read_registry, lease_dir)
 
@@ -211,7 +229,7 @@ def _read_registry(lease_dir):
             os.close(dir_fd)
 
 
-def needs_migration(lease_dir):
+def needs_migration(lease_dir: str) -> bool:
     """True when a registry exists at the old location (the next update moves it)."""
     path = legacy_registry_path(lease_dir)
     return _storage_io.bounded("looking up", path, os.path.lexists, path)
@@ -254,7 +272,7 @@ def _drop_legacy(lease_dir):
         os.close(dir_fd)
 
 
-def write_registry(lease_dir, mapping):
+def write_registry(lease_dir: str, mapping: Mapping[str, int]) -> None:
     """Replace the registry atomically (and retire the old location). The caller holds the lock (locked())."""
     _storage_io.bounded("writing the host_id registry", registry_path(lease_dir), _write_registry, lease_dir, mapping)
 
@@ -309,7 +327,7 @@ def _record_holder(fd):
 
 
 @contextlib.contextmanager
-def locked(lease_dir, wait=LOCK_WAIT):
+def locked(lease_dir: str, wait: float = LOCK_WAIT) -> Iterator[None]:
     """Hold the exclusive registry lock for the block, waiting for it at most wait seconds.
 
     Readers need no lock: the file is only ever replaced by rename. When
@@ -341,15 +359,80 @@ def locked(lease_dir, wait=LOCK_WAIT):
             os.close(fd)
 
 
-def update_registry(lease_dir, update):
-    """Read, update and (if changed, or still at the old location) replace the registry, all under the lock.
+# One run of the host_id module: read, plan, write -------------------------------------------------------------------
+@dataclass
+class RecordedIds:
+    """Result of allocate_and_record(): the plan, the registry before it and whether the registry changes."""
 
-    update(before) -> after, a new dict; it may raise to abort with nothing
-    written. Returns (before, after).
+    lease_dir: str
+    before: Dict[str, int]               # the registry as read
+    allocation: Allocation               # allocation.registry: the registry after this run
+    changed: bool
+    diff: Optional[Dict[str, str]] = None  # the registry file before and after, when asked for and changed
+
+    @property
+    def warnings(self) -> List[str]:
+        """Warnings of the run, those of one host prefixed with its name."""
+        hosts = sorted(self.allocation.host_ids.items())
+        return list(self.allocation.warnings) + ["%s: %s" % (name, warning)
+                                                 for name, result in hosts for warning in result.warnings]
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The host_id module's return values."""
+        result = dict(changed=self.changed,
+                      host_ids=dict((name, r.as_dict()) for name, r in sorted(self.allocation.host_ids.items())),
+                      registry=self.allocation.registry, released=self.allocation.released,
+                      registry_path=registry_path(self.lease_dir))
+        if self.diff is not None:
+            result["diff"] = self.diff
+        return result
+
+
+def lockspace_owners(lease_dir: str, hosts: Hosts, registry: Mapping[str, int],
+                     interval: Optional[int]) -> Dict[int, SlotOwner]:
+    """host_id -> SlotOwner for the written slots; empty without a lockspace file."""
+    path = lockspace_path(lease_dir)
+    if not _storage_io.bounded("looking up", path, os.path.exists, path):
+        return {}
+    slots = read_slots(path)
+    names = dict((slot.host_id, slot.owner_name) for slot in slots)
+    live = set()
+    if slots_to_probe(hosts, registry, names):
+        live = live_host_ids(path, interval)
+    return dict((host_id, SlotOwner(name, host_id in live)) for host_id, name in names.items())
+
+
+def allocate_and_record(lease_dir: str, hosts: Hosts, release: Iterable[str] = (), force: bool = False,
+                        liveness_interval: Optional[int] = None, check_mode: bool = False,
+                        lock_timeout: float = LOCK_WAIT, diff: bool = False) -> RecordedIds:
+    """Plan the host_id of every host in hosts and record them in the registry; a RecordedIds.
+
+    hosts, release, force: as for _host_id.allocate(). liveness_interval:
+    seconds between the two reads of the lockspace that tell a live slot owner
+    from a dead one (None: 2*io_timeout+1). check_mode: plan only, take no
+    lock, write nothing. lock_timeout: seconds to wait for the registry lock.
+    diff: also return the registry file before and after (when it changes).
+    Raises HostIdError/HostIdConflict (nothing written), RegistryLockBusy,
+    LeaseDirError, StorageTimeout.
     """
-    with locked(lease_dir):
+    _storage_io.probe(lease_dir)
+    _storage_io.bounded("checking the lease directory", lease_dir, check_lease_dir, lease_dir)
+    lock = contextlib.nullcontext() if check_mode else locked(lease_dir, wait=lock_timeout)
+    with lock:
         before = read_registry(lease_dir)
-        after = update(dict(before))
-        if after != before or needs_migration(lease_dir):
-            write_registry(lease_dir, after)
-        return before, after
+        owners = lockspace_owners(lease_dir, hosts, before, liveness_interval)
+        allocation = allocate(hosts, registry=before, slots=owners, force=force, release=release)
+        changed = allocation.registry != before or needs_migration(lease_dir)
+        if changed and not check_mode:
+            write_registry(lease_dir, allocation.registry)
+    recorded = RecordedIds(lease_dir, before, allocation, changed)
+    if diff and changed:
+        recorded.diff = _registry_diff(lease_dir, before, allocation.registry)
+    return recorded
+
+
+def _registry_diff(lease_dir: str, before: Mapping[str, int], after: Mapping[str, int]) -> Dict[str, str]:
+    path = registry_path(lease_dir)
+    before_path = legacy_registry_path(lease_dir) if needs_migration(lease_dir) and not os.path.exists(path) else path
+    return dict(before=render_registry(before) if before or os.path.exists(before_path) else "",
+                after=render_registry(after), before_header=before_path, after_header=path)

@@ -33,7 +33,6 @@ SANLK_ACQUIRE_OWNED = -244  # owned by another host (paxos ballot)
 SANLK_ACQUIRE_OTHER = -245  # acquired by another host in a concurrent ballot
 SANLK_ACQUIRE_SHRETRY = -246  # shared lease contention
 SANLK_ACQUIRE_OWNED_RETRY = -247  # owner's lease not yet expired (newer sanlock, OWNER_NOWAIT)
-SANLK_HOSTID_BUSY = -262
 # Codes meaning "somebody else holds it, or may": the lease is reported held, never removed and never an
 # unexpected error. sanlock's own acquire_error_str() calls -243, -244, -245 and -247 "lease owned by other host";
 # -240..-242 and -246 cannot prove the lease free either.

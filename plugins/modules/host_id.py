@@ -138,60 +138,11 @@ registry_path:
   sample: /var/lib/libvirt/sanlock/autolease.sanlock/autolease-host-ids.json
 """
 
-import contextlib
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import check_lease_dir
 from ansible_collections.autolease.sanlock.plugins.module_utils import _options, _storage_io
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
-from ansible_collections.autolease.sanlock.plugins.module_utils._host_id import (
-    SlotOwner,
-    allocate,
-    slots_to_probe,
-)
-from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import (
-    live_host_ids,
-    lockspace_path,
-    read_slots,
-)
-from ansible_collections.autolease.sanlock.plugins.module_utils._registry import (
-    LOCK_WAIT,
-    legacy_registry_path,
-    locked,
-    needs_migration,
-    read_registry,
-    registry_path,
-    render_registry,
-    write_registry,
-)
-
-
-def lockspace_owners(lease_dir, hosts, registry, interval):
-    """host_id -> SlotOwner for the written slots; empty without a lockspace file."""
-    path = lockspace_path(lease_dir)
-    if not _storage_io.bounded("looking up", path, os.path.exists, path):
-        return {}
-    slots = read_slots(path)
-    names = dict((slot.host_id, slot.owner_name) for slot in slots)
-    live = set()
-    if slots_to_probe(hosts, registry, names):
-        live = live_host_ids(path, interval)
-    return dict((host_id, SlotOwner(name, host_id in live)) for host_id, name in names.items())
-
-
-def plan_and_apply(lease_dir, hosts, release, force, interval, check_mode, lock_timeout=LOCK_WAIT):
-    _storage_io.bounded("checking the lease directory", lease_dir, check_lease_dir, lease_dir)
-    lock = contextlib.nullcontext() if check_mode else locked(lease_dir, wait=lock_timeout)
-    with lock:
-        before = read_registry(lease_dir)
-        owners = lockspace_owners(lease_dir, hosts, before, interval)
-        alloc = allocate(hosts, registry=before, slots=owners, force=force, release=release)
-        changed = alloc.registry != before or needs_migration(lease_dir)
-        if changed and not check_mode:
-            write_registry(lease_dir, alloc.registry)
-    return before, alloc, changed
+from ansible_collections.autolease.sanlock.plugins.module_utils._registry import LOCK_WAIT, allocate_and_record
 
 
 def main():
@@ -208,36 +159,22 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    lease_dir = params["lease_dir"]
     try:
-        _options.check_absolute("lease_dir", lease_dir)
+        _options.check_absolute("lease_dir", params["lease_dir"])
         _options.check_names("hosts", list(params["hosts"]), "host name")
         _options.check_names("release", params["release"], "host name")
         _options.check_range("liveness_interval", params["liveness_interval"], *_options.LIVENESS_INTERVAL_RANGE)
         _options.check_range("lock_timeout", params["lock_timeout"], *_options.LOCK_TIMEOUT_RANGE)
         _storage_io.set_timeout(params["storage_timeout"])
-        _storage_io.probe(lease_dir)
-        before, alloc, changed = plan_and_apply(lease_dir, params["hosts"], params["release"], params["force"],
-                                                params["liveness_interval"], module.check_mode,
-                                                lock_timeout=params["lock_timeout"])
+        recorded = allocate_and_record(params["lease_dir"], params["hosts"], release=params["release"],
+                                       force=params["force"], liveness_interval=params["liveness_interval"],
+                                       check_mode=module.check_mode, lock_timeout=params["lock_timeout"],
+                                       diff=module._diff)
     except AutoleaseError as err:
         module.fail_json(msg=str(err))
-
-    host_ids = dict((name, result.as_dict()) for name, result in sorted(alloc.host_ids.items()))
-    for warning in alloc.warnings:
+    for warning in recorded.warnings:
         module.warn(warning)
-    for name, result in sorted(alloc.host_ids.items()):
-        for warning in result.warnings:
-            module.warn("%s: %s" % (name, warning))
-    path = registry_path(lease_dir)
-    result = dict(changed=changed, host_ids=host_ids, registry=alloc.registry, released=alloc.released,
-                  registry_path=path)
-    if module._diff and changed:
-        before_path = legacy_registry_path(lease_dir) if needs_migration(lease_dir) and not os.path.exists(path) \
-            else path
-        result["diff"] = dict(before=render_registry(before) if before or os.path.exists(before_path) else "",
-                              after=render_registry(alloc.registry), before_header=before_path, after_header=path)
-    module.exit_json(**result)
+    module.exit_json(**recorded.as_dict())
 
 
 if __name__ == "__main__":

@@ -85,7 +85,27 @@ def test_a_join_not_verified_by_content_is_reported_with_its_proof():
     found = audit(hosts)
     assert checks(found) == [("joined", "kvm3")]
     assert "not verified: slot 3 of the file now at" in found[0]["detail"]
-    assert "with no VM running on this host" in found[0]["detail"]
+    assert "with no VM running on this host, leave that join (the lockspace_leave module) and restart the libvirt " \
+        "daemon" in found[0]["detail"]
+
+
+def test_the_fixes_name_modules_and_daemons_not_playbooks_or_roles():
+    hosts = clean_cluster()
+    hosts["kvm1"]["mount_source"] = ""                   # storage
+    hosts["kvm2"]["host_id"] = None                      # host_id
+    hosts["kvm3"].update(joined=False)                   # joined
+    hosts["kvm3"]["info"]["leases"].append({"name": "0" * 32, "owners": []})  # orphan
+    found = audit(hosts)
+    details = dict(((f["check"], f["host"]), f["detail"]) for f in found)
+    assert "mount the shared lease storage on the lease directory" in details[("storage", "kvm1")]
+    assert "the host_id module allocates one" in details[("host_id", "kvm2")]
+    assert details[("joined", "kvm3")].endswith("restart the libvirt daemon (it joins when its sanlock driver loads)")
+    assert "the lease_cleanup module removes it" in details[("orphan", "kvm3")]
+    removing = clean_cluster()
+    removing["kvm2"]["membership"] = "removing"
+    found += audit(removing)
+    for finding in found:
+        assert "playbook" not in finding["detail"] and "role" not in finding["detail"], finding
 
 
 @pytest.mark.parametrize("owners, expect", [

@@ -168,6 +168,8 @@ def test_a_lease_dir_the_daemon_does_not_renew_is_refused_whatever_files_it_show
             assert result.get("error") == "DaemonError", result
             assert "is not verified" in result["msg"] and "not mounted" in result["msg"], result["msg"]
             assert "Nothing was changed" in result["msg"]
+            assert "Mount the lease storage at %s; if it is mounted, the daemon joined before the mount: with no VM " \
+                "running, leave that join (the lockspace_leave module)" % lease_dir in result["msg"], result["msg"]
         assert os.path.exists(os.path.join(str(lease_dir), name))
     finally:
         host.client("rem_lockspace", "-s", "__LIBVIRT__DISKS__:9:%s:0" % path, check=False)

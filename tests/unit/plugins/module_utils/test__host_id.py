@@ -75,11 +75,11 @@ def test_release_frees_the_id_and_is_reported():
 
 def test_release_of_unknown_name_warns():
     alloc = allocate({"b": {}}, registry={}, release=["ghost"])
-    assert alloc.warnings == ["host_id_release names ghost, which the registry does not record; nothing to release"]
+    assert alloc.warnings == ["release names ghost, which the registry does not record; nothing to release"]
 
 
 def test_release_of_a_host_in_the_run_is_refused():
-    with pytest.raises(HostIdError, match="host a is listed in host_id_release but is also part of this run"):
+    with pytest.raises(HostIdError, match=r"host a is listed in release but is also in hosts; .*remove a from release or from hosts"):
         allocate({"a": {}}, registry={"a": 1}, release=["a"])
 
 
@@ -111,7 +111,7 @@ def test_joined_without_existing_is_refused():
 
 def test_duplicate_explicit_ids_name_both_hosts_and_the_id():
     with pytest.raises(HostIdConflict, match=r"host_id 3 is claimed by 2 hosts: a \(explicit\) and b \(explicit\); "
-                                             r"set host_id_explicit for one of them to a free id or remove it$"):
+                                             r"set the explicit id of one of them \(hosts.<name>.explicit\) to a free id or remove it$"):
         allocate({"a": {"explicit": 3}, "b": {"explicit": 3}, "c": {}})
 
 
@@ -123,13 +123,14 @@ def test_duplicate_names_every_host_claiming_the_id():
 
 def test_duplicate_existing_and_registry_ids_name_both_hosts():
     with pytest.raises(HostIdConflict, match=r"host_id 2 is claimed by 2 hosts: a \(registry\) and b \(existing\);.*"
-                                             r"release a retired name with host_id_release"):
+                                             r"release a retired name with the release option$"):
         allocate({"a": {}, "b": {"existing": 2}}, registry={"a": 2})
 
 
 def test_explicit_id_recorded_for_a_host_outside_the_run_is_refused():
     with pytest.raises(HostIdConflict, match=r"host_id 1 of a \(explicit\) is recorded in the registry for old, "
-                                             r"which is not part of this run.*host_id_release: \[old\]"):
+                                             r"which is not in hosts .*set hosts.a.explicit to another id, or if old is retired release it with "
+                                             r"release: \[old\]$"):
         allocate({"a": {"explicit": 1}}, registry={"old": 1})
 
 
@@ -140,7 +141,8 @@ def test_duplicate_ids_in_the_registry_are_refused():
 
 def test_slot_owned_by_live_foreign_name_blocks_a_pinned_id():
     with pytest.raises(HostIdConflict, match=r"host_id 2 of a \(explicit\) is in use in the lockspace by the live "
-                                             r"host stranger"):
+                                             r"host stranger; pick another id with hosts.a.explicit, or stop "
+                                             r"stranger's sanlock lockspace first"):
         allocate({"a": {"explicit": 2}}, slots={2: SlotOwner("stranger", True)})
 
 
@@ -174,14 +176,15 @@ def test_joined_host_keeps_its_slot_under_a_random_owner_name():
 
 def test_id_change_on_host_with_running_vms_is_refused_even_with_force():
     with pytest.raises(HostIdConflict, match=r"refusing changing the host_id of a from 3 to 4 \(explicit\): "
-                                             r"2 VM\(s\) run on it .*host_id_force_change: true, or set "
-                                             r"host_id_explicit back to 3"):
+                                             r"2 VM\(s\) run on it .*run again with force: true, or set "
+                                             r"hosts.a.explicit back to 3$"):
         allocate({"a": {"explicit": 4, "existing": 3, "joined": True, "running_vms": 2}}, force=True)
 
 
 def test_id_change_on_joined_host_is_refused_without_force():
     with pytest.raises(HostIdConflict, match=r"refusing changing the host_id of a from 3 to 4 \(explicit\): the host "
-                                             r"has joined the lockspace with host_id 3.*host_id_force_change: true"):
+                                             r"has joined the lockspace with host_id 3.*set force: true .*lockspace_leave module.*"
+                                             r"or set hosts.a.explicit back to 3$"):
         allocate({"a": {"explicit": 4, "existing": 3, "joined": True}}, slots={3: ("a", True)})
 
 
@@ -207,7 +210,7 @@ def test_id_change_against_the_registry_on_host_with_vms_is_refused():
 def test_exhaustion_names_the_host_and_the_way_out():
     registry = dict(("old-%d" % i, i) for i in range(1, MAX_HOST_ID + 1))
     with pytest.raises(HostIdError, match=r"no free host_id in 1-2000 for host late: .*2000 recorded in the registry.*"
-                                          r"host_id_release"):
+                                          r"release a retired name with the release option$"):
         allocate({"late": {}}, registry=registry)
 
 

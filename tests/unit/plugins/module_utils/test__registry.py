@@ -17,6 +17,7 @@ import pytest
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _registry
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import (
+    HostIdConflict,
     HostIdError,
     LeaseDirError,
     RegistryLockBusy,
@@ -28,10 +29,15 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._registry import
     needs_migration,
     read_registry,
     registry_path,
+    allocate_and_record,
     render_registry,
-    update_registry,
     write_registry,
 )
+
+
+def record(lease_dir, *names, **kwargs):
+    """One run of the host_id module's library path for the new hosts names (no lockspace: no slot owners)."""
+    return allocate_and_record(str(lease_dir), dict((name, {}) for name in names), **kwargs)
 
 
 def test_missing_registry_reads_empty(tmp_path):
@@ -58,9 +64,9 @@ def test_render_is_stable_and_human_readable():
 
 
 def test_write_replaces_the_file_by_rename(tmp_path):
-    update_registry(str(tmp_path), lambda r: {"a": 1})
+    record(tmp_path, "a")
     old = open(registry_path(str(tmp_path)))
-    update_registry(str(tmp_path), lambda r: dict(r, b=2))
+    record(tmp_path, "b")
     # A reader that opened the old file keeps a complete old version.
     assert json.loads(old.read())["host_ids"] == {"a": 1}
     old.close()
@@ -68,38 +74,58 @@ def test_write_replaces_the_file_by_rename(tmp_path):
 
 
 def test_unchanged_update_does_not_rewrite(tmp_path):
-    update_registry(str(tmp_path), lambda r: {"a": 1})
+    assert record(tmp_path, "a").changed is True
     inode = os.stat(registry_path(str(tmp_path))).st_ino
-    before, after = update_registry(str(tmp_path), lambda r: r)
-    assert before == after == {"a": 1}
+    again = record(tmp_path, "a")
+    assert again.changed is False and again.before == again.allocation.registry == {"a": 1}
     assert os.stat(registry_path(str(tmp_path))).st_ino == inode
 
 
 def test_update_that_raises_writes_nothing(tmp_path):
-    update_registry(str(tmp_path), lambda r: {"a": 1})
-
-    def refuse(registry):
-        raise HostIdError("conflict")
-
-    with pytest.raises(HostIdError):
-        update_registry(str(tmp_path), refuse)
+    record(tmp_path, "a")
+    inode = os.stat(registry_path(str(tmp_path))).st_ino
+    with pytest.raises(HostIdConflict, match="host_id 1 of b .explicit. is recorded in the registry for a"):
+        allocate_and_record(str(tmp_path), {"b": {"explicit": 1}, "c": {}})
     assert read_registry(str(tmp_path)) == {"a": 1}
+    assert os.stat(registry_path(str(tmp_path))).st_ino == inode
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     # Fake: a full or failing disk at fsync time cannot be produced for real here.
-    update_registry(str(tmp_path), lambda r: {"a": 1})
+    record(tmp_path, "a")
 
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_registry.os, "fsync", broken_fsync)
     with pytest.raises(OSError):
-        update_registry(str(tmp_path), lambda r: {"a": 1, "b": 2})
+        record(tmp_path, "a", "b")
     monkeypatch.undo()
     assert read_registry(str(tmp_path)) == {"a": 1}
     own_dir = os.path.join(str(tmp_path), REGISTRY_DIR)
     assert sorted(os.listdir(own_dir)) == [".autolease-host-ids.lock", "autolease-host-ids.json"]
+
+
+def test_check_mode_plans_and_shows_the_diff_but_writes_nothing(tmp_path):
+    record(tmp_path, "a")
+    inode = os.stat(registry_path(str(tmp_path))).st_ino
+    planned = record(tmp_path, "a", "b", check_mode=True, diff=True)
+    assert planned.changed is True and planned.allocation.registry == {"a": 1, "b": 2}
+    assert read_registry(str(tmp_path)) == {"a": 1}
+    assert os.stat(registry_path(str(tmp_path))).st_ino == inode
+    assert planned.diff["before"] == render_registry({"a": 1}) and planned.diff["after"] == render_registry(
+        {"a": 1, "b": 2})
+    assert planned.diff["before_header"] == planned.diff["after_header"] == registry_path(str(tmp_path))
+    assert record(tmp_path, "a", check_mode=True, diff=True).diff is None  # no change, no diff
+
+
+def test_warnings_of_one_host_are_prefixed_with_its_name(tmp_path):
+    record(tmp_path, "a")
+    moved = allocate_and_record(str(tmp_path), {"a": {"existing": 5}})
+    assert moved.warnings == ["a: the registry recorded host_id 1 for a; it is updated to 5 (existing)"]
+    assert moved.as_dict()["host_ids"] == {"a": {"host_id": 5, "source": "existing", "warnings": [
+        "the registry recorded host_id 1 for a; it is updated to 5 (existing)"]}}
+    assert read_registry(str(tmp_path)) == {"a": 5}
 
 
 @pytest.mark.parametrize("text,message", [
@@ -120,7 +146,7 @@ def test_bad_registry_is_refused_naming_the_file(tmp_path, text, message):
 
 def test_missing_lease_dir_is_refused(tmp_path):
     with pytest.raises(LeaseDirError, match="lease_dir .*/nope does not exist"):
-        update_registry(str(tmp_path / "nope"), lambda r: r)
+        record(tmp_path / "nope")
 
 
 def _hold_lock(lease_dir, seconds, ready):
@@ -137,22 +163,18 @@ def test_update_waits_for_the_lock_held_by_another_process(tmp_path):
     proc.start()
     assert ready.wait(10)
     start = time.monotonic()
-    before, after = update_registry(str(tmp_path), lambda r: dict(r, waiter=2))
+    waiter = record(tmp_path, "waiter")
     waited = time.monotonic() - start
     proc.join(10)
     assert proc.exitcode == 0
     assert waited > 0.5
-    assert before == {"holder": 1}
+    assert waiter.before == {"holder": 1}
     assert read_registry(str(tmp_path)) == {"holder": 1, "waiter": 2}
 
 
 def _add_hosts(lease_dir, prefix, count):
     for i in range(count):
-        def add(registry, name="%s-%d" % (prefix, i)):
-            used = set(registry.values())
-            registry[name] = min(set(range(1, 2001)) - used)
-            return registry
-        update_registry(lease_dir, add)
+        record(lease_dir, "%s-%d" % (prefix, i))
 
 
 def test_concurrent_writers_in_several_processes_lose_no_entry(tmp_path):
@@ -177,7 +199,7 @@ def test_registry_and_lock_live_in_a_root_owned_0755_subdirectory(tmp_path):
     os.chmod(str(tmp_path), 0o775)  # the lease directory: group-writable for the sanlock group
     old_umask = os.umask(0o077)
     try:
-        update_registry(str(tmp_path), lambda r: {"a": 1})
+        record(tmp_path, "a")
     finally:
         os.umask(old_umask)
     own = _own_dir(tmp_path)
@@ -193,19 +215,19 @@ def _lock_path(tmp_path):
 
 
 def test_planted_symlink_at_the_lock_path_is_refused_and_its_target_untouched(tmp_path):
-    update_registry(str(tmp_path), lambda r: {"a": 1})
+    record(tmp_path, "a")
     target = tmp_path.parent / ("%s-target" % tmp_path.name)
     target.write_text("precious\n")
     os.unlink(_lock_path(tmp_path))
     os.symlink(str(target), _lock_path(tmp_path))
     with pytest.raises(HostIdError, match=r"%s is a symbolic link.*remove it" % re.escape(_lock_path(tmp_path))):
-        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+        record(tmp_path, "b")
     assert target.read_text() == "precious\n" and stat.S_IMODE(target.stat().st_mode) != 0o000
     assert read_registry(str(tmp_path)) == {"a": 1}
 
 
 def test_planted_symlink_at_the_registry_path_is_refused_and_its_target_untouched(tmp_path):
-    update_registry(str(tmp_path), lambda r: {"a": 1})
+    record(tmp_path, "a")
     target = tmp_path.parent / ("%s-target" % tmp_path.name)
     target.write_text(render_registry({"evil": 1}))
     os.unlink(registry_path(str(tmp_path)))
@@ -213,7 +235,7 @@ def test_planted_symlink_at_the_registry_path_is_refused_and_its_target_untouche
     with pytest.raises(HostIdError, match=r"%s is a symbolic link" % re.escape(registry_path(str(tmp_path)))):
         read_registry(str(tmp_path))
     with pytest.raises(HostIdError, match="is a symbolic link"):
-        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+        record(tmp_path, "b")
     assert target.read_text() == render_registry({"evil": 1})
 
 
@@ -222,28 +244,28 @@ def test_registry_directory_replaced_by_a_symlink_is_refused(tmp_path):
     elsewhere.mkdir()
     os.symlink(str(elsewhere), _own_dir(tmp_path))
     with pytest.raises(HostIdError, match=r"%s is a symbolic link" % re.escape(_own_dir(tmp_path))):
-        update_registry(str(tmp_path), lambda r: {"a": 1})
+        record(tmp_path, "a")
     assert os.listdir(str(elsewhere)) == []
 
 
 @pytest.mark.parametrize("which", ["lock", "registry", "directory"])
 def test_wrong_owner_is_refused_naming_the_path_and_the_fix(tmp_path, which):
-    update_registry(str(tmp_path), lambda r: {"a": 1})
+    record(tmp_path, "a")
     path = {"lock": _lock_path(tmp_path), "registry": registry_path(str(tmp_path)), "directory": _own_dir(tmp_path)}[which]
     os.chown(path, 4242, -1)
     with pytest.raises(HostIdError, match=r"%s is owned by uid 4242, not %d.*chown" % (re.escape(path), os.geteuid())):
-        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+        record(tmp_path, "b")
     os.chown(path, os.geteuid(), -1)
     assert read_registry(str(tmp_path)) == {"a": 1}
 
 
 @pytest.mark.parametrize("which, mode", [("lock", 0o664), ("registry", 0o646), ("directory", 0o775)])
 def test_group_or_world_writable_is_refused_naming_the_path_and_the_fix(tmp_path, which, mode):
-    update_registry(str(tmp_path), lambda r: {"a": 1})
+    record(tmp_path, "a")
     path = {"lock": _lock_path(tmp_path), "registry": registry_path(str(tmp_path)), "directory": _own_dir(tmp_path)}[which]
     os.chmod(path, mode)
     with pytest.raises(HostIdError, match=r"%s has mode %04o.*chmod" % (re.escape(path), mode)):
-        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+        record(tmp_path, "b")
 
 
 def test_lock_is_opened_close_on_exec(tmp_path):
@@ -274,7 +296,8 @@ def test_registry_at_the_old_location_is_read(tmp_path):
 
 def test_registry_at_the_old_location_is_migrated_on_update_nothing_lost(tmp_path):
     legacy = _legacy(tmp_path, render_registry({"old-a": 1, "old-b": 2}))
-    before, after = update_registry(str(tmp_path), lambda r: dict(r, new=3))
+    recorded = record(tmp_path, "new")
+    before, after = recorded.before, recorded.allocation.registry
     assert before == {"old-a": 1, "old-b": 2} and after == {"old-a": 1, "old-b": 2, "new": 3}
     assert not os.path.exists(legacy)
     assert read_registry(str(tmp_path)) == after
@@ -284,17 +307,17 @@ def test_registry_at_the_old_location_is_migrated_on_update_nothing_lost(tmp_pat
 def test_unchanged_update_still_migrates_the_old_registry(tmp_path):
     legacy = _legacy(tmp_path, render_registry({"old-a": 1}))
     assert needs_migration(str(tmp_path))
-    update_registry(str(tmp_path), lambda r: r)
+    assert record(tmp_path).changed is True
     assert not os.path.exists(legacy) and read_registry(str(tmp_path)) == {"old-a": 1}
     assert not needs_migration(str(tmp_path))
 
 
 def test_both_locations_present_the_new_one_wins_and_the_old_one_goes(tmp_path):
     # a migration interrupted between writing the new file and removing the old one
-    update_registry(str(tmp_path), lambda r: {"a": 1, "b": 2})
+    record(tmp_path, "a", "b")
     legacy = _legacy(tmp_path, render_registry({"a": 1}))
     assert read_registry(str(tmp_path)) == {"a": 1, "b": 2}
-    update_registry(str(tmp_path), lambda r: r)
+    assert record(tmp_path).changed is True
     assert not os.path.exists(legacy) and read_registry(str(tmp_path)) == {"a": 1, "b": 2}
 
 
@@ -304,7 +327,7 @@ def test_old_registry_replaced_by_another_user_is_refused_not_trusted(tmp_path):
     with pytest.raises(HostIdError, match=r"%s is owned by uid 4242" % re.escape(legacy)):
         read_registry(str(tmp_path))
     with pytest.raises(HostIdError, match="owned by uid 4242"):
-        update_registry(str(tmp_path), lambda r: dict(r, b=2))
+        record(tmp_path, "b")
     assert os.path.exists(legacy)
 
 
@@ -347,7 +370,7 @@ def test_lock_held_by_another_process_is_a_bounded_wait_naming_the_lock_and_its_
 @pytest.mark.timeout(120, method="thread")
 def test_registry_on_hung_storage_fails_at_the_deadline(hung_storage, storage_deadline):
     """hung_storage: a FUSE mount that never answers, the stand-in for a hung hard NFS mount."""
-    for action in (lambda: read_registry(hung_storage.path), lambda: update_registry(hung_storage.path, dict)):
+    for action in (lambda: read_registry(hung_storage.path), lambda: record(hung_storage.path)):
         started = time.monotonic()
         with pytest.raises(StorageTimeout, match="the lease storage mounted at %s" % hung_storage.path):
             action()

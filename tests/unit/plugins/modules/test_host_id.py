@@ -114,7 +114,7 @@ def test_release_frees_the_id_of_a_retired_host(lease_cluster, lease_dir):
     assert read_registry(lease_dir) == {"host-c": 3}
     again = lease_cluster.a.module("host_id", {"lease_dir": lease_dir, "hosts": {}, "release": ["host-old"]})
     assert again["changed"] is False
-    assert "host_id_release names host-old, which the registry does not record" in json.dumps(again["warnings"])
+    assert "release names host-old, which the registry does not record" in json.dumps(again["warnings"])
 
 
 def test_missing_lease_dir_fails_with_the_fix(lease_cluster, tmp_path):
