@@ -84,7 +84,7 @@ test: deps lint sanity
 bench: deps
 	$(PY) tests/bench/run.py
 
-# README.md's Reliability section from the fault table and bench-results/*.json
+# docs/DEVELOPING.md's Reliability section from the fault table and bench-results/*.json
 reliability-doc: deps
 	$(PY) tests/bench/reliability_doc.py
 

@@ -2,11 +2,11 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Regenerate README.md's Reliability section (between its markers) from the
-fault table below and the latest bench-results/*.json.
+"""Regenerate the Reliability section of docs/DEVELOPING.md (between its
+markers) from the fault table below and the latest bench-results/*.json.
 
 Usage: .venv/bin/python tests/bench/reliability_doc.py [--check]
---check: exit 1 if README.md is not up to date (writes nothing).
+--check: exit 1 if docs/DEVELOPING.md is not up to date (writes nothing).
 Every test named in the table must exist (the script fails otherwise), so the
 table cannot point at a test that was renamed or removed.
 """
@@ -17,7 +17,9 @@ import re
 import sys
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-README = REPO / "README.md"
+DOC = REPO / "docs" / "DEVELOPING.md"
+# Links on the page are relative to its own directory.
+LINK_PREFIX = "../"
 RESULTS = REPO / "bench-results"
 START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
 UNIT = "tests/unit/plugins/test_faults.py"
@@ -212,7 +214,7 @@ def _check_tests():
 def _fault_table():
     lines = ["| row | expected behaviour | test |", "| --- | --- | --- |"]
     for row, expected, tests in TABLE:
-        links = "<br>".join("[`%s`](%s)" % tuple(reversed(t.split("::"))) for t in tests)
+        links = "<br>".join("[`%s`](%s%s)" % (t.split("::")[1], LINK_PREFIX, t.split("::")[0]) for t in tests)
         lines.append("| %s | %s | %s |" % (row, expected, links))
     return lines
 
@@ -264,7 +266,7 @@ def _results():
 
 
 def fault_section():
-    """README's fault table alone (the benchmark part needs bench-results/)."""
+    """The page's fault table alone (the benchmark part needs bench-results/)."""
     _check_tests()
     return "\n".join(_fault_table())
 
@@ -281,19 +283,19 @@ def render():
 
 
 def main(argv):
-    text = README.read_text()
+    text = DOC.read_text()
     if START not in text or END not in text:
         text = text.rstrip("\n") + "\n\n## Reliability\n\n%s\n%s\n" % (START, END)
     head, rest = text.split(START, 1)
     dummy, tail = rest.split(END, 1)
     new = head + START + "\n" + render() + END + tail
     if "--check" in argv:
-        if new != README.read_text():
-            print("README.md's Reliability section is out of date: run `make reliability-doc`")
+        if new != DOC.read_text():
+            print("docs/DEVELOPING.md's Reliability section is out of date: run `make reliability-doc`")
             return 1
         return 0
-    README.write_text(new)
-    print("README.md Reliability section updated")
+    DOC.write_text(new)
+    print("docs/DEVELOPING.md Reliability section updated")
     return 0
 
 

@@ -2,7 +2,7 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Fault table, rows that need whole hosts (README "Reliability").
+"""Fault table, rows that need whole hosts (docs/DEVELOPING.md, "Reliability").
 
 On the rolled-out lab (rolled out with playbooks/site.yml if a host has not
 joined the lockspace), real systemd, libvirtd, sanlock and the shared lease

@@ -2,7 +2,7 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Bad-input and fault table, rows that need no lab (README "Reliability").
+"""Bad-input and fault table, rows that need no lab (docs/DEVELOPING.md, "Reliability").
 
 Every test is one row: the modules run as Ansible runs them, against the real
 private daemons of ``lease_cluster`` (host-a id 1 and host-b id 2 joined,
@@ -11,7 +11,7 @@ clear error naming the bad value and the fix, or a safe skip with its reason,
 AND that nothing was lost: every lease and file still there, held leases
 still held. No fakes: the read-only directory is a real read-only bind mount.
 
-Rows proven elsewhere are listed in README's table with their own tests
+Rows proven elsewhere are listed in the table of docs/DEVELOPING.md with their own tests
 (e.g. _lease_file inspect reasons, the lab rows in tests/integration/test_faults.py).
 """
 
