@@ -327,8 +327,9 @@ def _write(result):
                 _unlink_in_the_way(dir_fd, path, name)
             os.fsync(dir_fd)
     except OSError as err:
-        raise DomainStoreError("cannot write the domain store %s: %s (%s); the lease storage must be writable "
-                               "by root" % (path, err.strerror or err, err.filename or path))
+        raise DomainStoreError("cannot write the domain store %s: %s%s; the lease storage must be writable by root "
+                               "and have room for the definitions" % (path, err.strerror or err,
+                                                                       " (%s)" % err.filename if err.filename else ""))
 
 
 def _unlink_in_the_way(dir_fd, path, name):
