@@ -327,9 +327,9 @@ def _write(result):
                 _unlink_in_the_way(dir_fd, path, name)
             os.fsync(dir_fd)
     except OSError as err:
+        where = " (%s)" % err.filename if err.filename else ""
         raise DomainStoreError("cannot write the domain store %s: %s%s; the lease storage must be writable by root "
-                               "and have room for the definitions" % (path, err.strerror or err,
-                                                                       " (%s)" % err.filename if err.filename else ""))
+                               "and have room for the definitions" % (path, err.strerror or err, where))
 
 
 def _unlink_in_the_way(dir_fd, path, name):
