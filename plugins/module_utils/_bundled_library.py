@@ -40,8 +40,8 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._errors import L
 
 PACKAGE = "ansible_collections.autolease.sanlock.plugins.module_utils"
 PACKAGE_DIR = PACKAGE.replace(".", "/")
-# What the cleanup script of the cleanup_schedule role imports.
-CLEANUP_ENTRY_POINTS = ("_cleanup", "_errors")
+# What the scripts of the cleanup_schedule role import: the cleanup and the export of the domain definitions.
+CLEANUP_ENTRY_POINTS = ("_cleanup", "_domain_store", "_errors")
 STAMP = "library.sha256"
 FILE_MODE = 0o644
 DIR_MODE = 0o755

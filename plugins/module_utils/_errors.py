@@ -69,3 +69,7 @@ class RegistryLockBusy(HostIdError):
 
 class LibraryError(AutoleaseError):
     """The collection's library could not be read from the module's payload or installed on the host."""
+
+
+class DomainStoreError(AutoleaseError):
+    """The store of domain definitions on the lease storage cannot be read or written, or a name is unusable."""

@@ -19,8 +19,9 @@ LEASE_NAME_RE = re.compile(r"^[0-9a-f]{32}$")
 MAX_HOST_ID = 2000
 
 # Files the collection itself keeps in the lease directory: the host_id
-# registry and its lock, in a root-owned subdirectory REGISTRY_DIR (older
-# releases kept both directly in the lease directory), and the cleanup's
+# registry and its lock, the recorded cleanup host and every host's domain
+# definitions (_domain_store), in a root-owned subdirectory REGISTRY_DIR (older
+# releases kept the registry and its lock directly in the lease directory), and the cleanup's
 # cluster-wide lock (a sanlock resource lease of the lockspace, held by the one
 # cleanup that runs). They are neither disk leases (never orphans, never
 # removed) nor invalid entries.
@@ -29,7 +30,7 @@ REGISTRY_FILE = "autolease-host-ids.json"
 REGISTRY_LOCK_FILE = ".autolease-host-ids.lock"
 CLEANUP_LOCK_FILE = "__AUTOLEASE_CLEANUP__"
 OWN_FILE_REASONS = {
-    REGISTRY_DIR: "autolease.sanlock host_id registry",
+    REGISTRY_DIR: "autolease.sanlock's own directory (host_id registry, cleanup host, domain definitions)",
     REGISTRY_FILE: "autolease.sanlock host_id registry",
     REGISTRY_LOCK_FILE: "autolease.sanlock host_id registry",
     CLEANUP_LOCK_FILE: "autolease.sanlock cluster-wide cleanup lock",

@@ -19,8 +19,9 @@ description:
     script does.
   - The files come from this module's own payload, the library Ansible ships with the module from the collection
     on the controller, however the collection was installed (a checkout, a tarball, Galaxy). They are the cleanup
-    entry points (C(_cleanup), C(_errors)) and every library file they import, found from their import
-    statements, plus empty C(__init__.py) files for each package level.
+    entry points (C(_cleanup), C(_domain_store) for the export of the domain definitions, C(_errors)) and every
+    library file they import, found from their import statements, plus empty C(__init__.py) files for each
+    package level.
   - Each file is written to a temporary file in its directory and renamed into place, owned by root:root with mode
     0644; directories are root:root 0755. A failed run leaves no partial file under a final name.
   - Files in the package directory that are not part of the library (from an older release) are removed.
@@ -110,7 +111,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._errors import A
 
 # The entry points are imported here so that Ansible ships them, and every module_utils file they import, with
 # this module: _bundled_library reads them back from the payload.
-from ansible_collections.autolease.sanlock.plugins.module_utils import _cleanup, _errors  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.autolease.sanlock.plugins.module_utils import _cleanup, _domain_store, _errors  # noqa: F401 pylint: disable=unused-import
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", default="/usr/local/lib/autolease-sanlock"),

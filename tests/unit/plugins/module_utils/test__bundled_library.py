@@ -37,11 +37,11 @@ def test_a_damaged_source_names_the_module():
         lib._imported_siblings("def (:\n", "_x")
 
 
-def test_the_library_is_the_closure_of_the_cleanup_imports_read_from_the_files():
+def test_the_library_is_the_closure_of_the_scripts_imports_read_from_the_files():
     files = lib.library_files()
     names = sorted(pathlib.PurePosixPath(rel).stem for rel in files if not rel.endswith("__init__.py"))
     # An independent reading: the names each file mentions after the package prefix, from the cleanup on.
-    reached, pending = set(), ["_cleanup", "_errors"]
+    reached, pending = set(), ["_cleanup", "_domain_store", "_errors"]
     while pending:
         name = pending.pop()
         if name in reached:
@@ -54,6 +54,7 @@ def test_the_library_is_the_closure_of_the_cleanup_imports_read_from_the_files()
             pending.extend(word.strip() for word in listed.split(",") if word.strip())
     assert names == sorted(reached)
     assert "_bundled_library" not in names and "_audit" not in names
+    assert "_domain_store" in names and "_registry" in names and "_domains" in names  # the export script's
     for rel, data in files.items():
         if not rel.endswith("__init__.py"):
             assert data == (SOURCES / pathlib.PurePosixPath(rel).name).read_bytes(), rel

@@ -443,3 +443,43 @@ def test_a_broken_cluster_wide_lock_file_stops_the_cleanup_with_the_fix(lease_cl
     assert "sanlock direct dump %s" % os.path.join(lease_dir, CLEANUP_LOCK_NAME) in result["msg"] \
         and "remove it" in result["msg"], result["msg"]
     assert os.path.isfile(os.path.join(lease_dir, name))
+
+
+def test_the_domain_store_is_neither_cleaned_nor_reported(lease_cluster, lease_dir, tmp_path):
+    """The domain definitions kept beside the leases (autolease.sanlock/domains/<host>/*.xml) are the collection's
+    own: the cleanup touches nothing there and reports the directory as its own, lease_info not as invalid. One
+    stored domain is named like a lease, and its disk's lease is an orphan that goes."""
+    from ansible_collections.autolease.sanlock.plugins.module_utils import _domain_store, _lease_report
+    orphan = _make(lease_cluster, lease_dir, ["/img/stored.img"])[0]
+    os.utime(os.path.join(lease_dir, orphan), (OLD, OLD))
+    node = tmp_path / "node.xml"
+    node.write_text("<node>%s</node>" % "".join(
+        "<domain type='test'><name>%s</name><uuid>%s</uuid><memory>65536</memory><os><type>hvm</type></os>"
+        "<devices><disk type='file' device='disk'><source file='/img/stored.img'/><target dev='vda'/></disk>"
+        "</devices></domain>" % (name, uuid) for name, uuid in (
+            ("vm1", "11111111-2222-3333-4444-555555555555"), (orphan, "11111111-2222-3333-4444-666666666666"))))
+    for host in ("kvm1", "kvm2"):
+        _domain_store.export(lease_dir, host, "test://%s" % node)
+    store = os.path.join(lease_dir, "autolease.sanlock")
+
+    def snapshot():
+        found = {}
+        for base, dirs, files in os.walk(store):
+            for name in dirs + files:
+                path = os.path.join(base, name)
+                info = os.lstat(path)
+                found[os.path.relpath(path, store)] = (info.st_mode, info.st_uid, info.st_mtime_ns, info.st_size)
+        return found
+
+    before = snapshot()
+    assert sorted(before) == ["domains", "domains/kvm1", "domains/kvm1/%s.xml" % orphan, "domains/kvm1/vm1.xml",
+                              "domains/kvm2", "domains/kvm2/%s.xml" % orphan, "domains/kvm2/vm1.xml"]
+    for check_mode in (True, False):
+        result = _run(lease_cluster, lease_dir, check_mode=check_mode, min_age=0)
+        assert result["removed"] == [orphan], result
+        everything = json.dumps(result)
+        assert ".xml" not in everything and "domains" not in everything.replace("domain definitions", "")
+        assert {"name": "autolease.sanlock", "reason": OWN_FILE_REASONS["autolease.sanlock"]} in result["skipped"]
+        assert snapshot() == before
+    report = _lease_report.lease_report(lease_dir, libvirt_uri="")
+    assert report["invalid"] == [] and [lease["name"] for lease in report["leases"]] == []

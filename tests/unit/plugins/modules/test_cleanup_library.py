@@ -50,13 +50,15 @@ def tree(root):
 
 
 def import_alone(root):
-    """The library modules Python loads importing the cleanup from root alone: -I and only root (and the
+    """The library modules Python loads importing the cleanup and the domain store export (the two scripts of the
+    cleanup_schedule role) from root alone: -I and only root (and the
     standard library) on sys.path. Raises CalledProcessError with the ImportError when a file is missing."""
     probe = textwrap.dedent("""
         import json, sys
         sys.path[:] = [sys.argv[1]] + [p for p in sys.path if 'python3' in p and 'packages' not in p]
         from ansible_collections.autolease.sanlock.plugins.module_utils._cleanup import run_cleanup
         from ansible_collections.autolease.sanlock.plugins.module_utils._errors import AutoleaseError
+        from ansible_collections.autolease.sanlock.plugins.module_utils._domain_store import export, read
         import ansible_collections
         prefix = 'ansible_collections.autolease.sanlock.plugins.module_utils.'
         print(json.dumps({'modules': sorted(n[len(prefix):] for n in sys.modules if n.startswith(prefix)),
@@ -84,6 +86,7 @@ def test_four_ways_and_the_library_imports_alone(tmp_path):
     # Exactly what the cleanup imports, the package inits and the stamp.
     assert real["files"] == sorted(library + INITS + ["library.sha256"]), real["files"]
     assert "_cleanup" in loaded["modules"] and "_lease_file" in loaded["modules"]
+    assert "_domain_store" in loaded["modules"] and "_domains" in loaded["modules"]  # the export script's
     assert "_bundled_library" not in loaded["modules"]  # the installer itself is not part of the library
     for name in loaded["modules"]:
         assert (root / PACKAGE_DIR / ("%s.py" % name)).read_bytes() == (SOURCES / ("%s.py" % name)).read_bytes()

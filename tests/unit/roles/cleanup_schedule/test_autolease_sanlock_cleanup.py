@@ -70,6 +70,7 @@ def render(out_dir, inventory, extra, limit=None):
     hosts = {}
     for host_dir in sorted(pathlib.Path(out_dir).iterdir()):
         hosts[host_dir.name] = {"script": str(host_dir / "autolease-sanlock-cleanup"),
+                                "export": str(host_dir / "autolease-sanlock-export-domains"),
                                 "config": str(host_dir / "cleanup.json"),
                                 "role": json.loads((host_dir / "role.json").read_text())}
     return hosts
@@ -176,7 +177,7 @@ def test_cron_line_holds_no_user_data_and_settings_keep_percent_signs(tmp_path):
     assert role["invalid"] == []
     config = json.loads(pathlib.Path(hosts["kvm01"]["config"]).read_text())
     assert config == {"lease_dir": "/srv/lease dir 100%d%%", "keep": [KEPT_DISK, "a%b"], "min_age": 7,
-                      "workers": 2, "stale_after": 900, "designated_host": "kvm01"}
+                      "workers": 2, "stale_after": 900, "designated_host": "kvm01", "host": "kvm01"}
 
 
 def test_designated_host_is_the_same_under_limit(tmp_path):
@@ -334,3 +335,60 @@ def test_run_hung_on_the_storage_makes_later_runs_fail_loudly(daemons, job, tmp_
     assert first.returncode == 1, first.returncode
     res = run_job(hung, daemons["joined"])
     assert res["rc"] == 0, res
+
+
+EXPORT_NODE = """<node>%s</node>"""
+EXPORT_DOMAIN = ("<domain type='test'><name>%s</name><uuid>%s</uuid><memory>65536</memory><os><type>hvm</type></os>"
+                 "<devices><disk type='file' device='disk'><source file='/img/%s.img'/><target dev='vda'/></disk>"
+                 "</devices></domain>")
+
+
+def _export_node(path, *names):
+    path.write_text(EXPORT_NODE % "".join(EXPORT_DOMAIN % (name, "11111111-2222-3333-4444-%012d" % index, name)
+                                          for index, name in enumerate(names)))
+    return "test://%s" % path
+
+
+def test_every_host_refreshes_its_domain_definitions_every_ten_minutes(tmp_path):
+    """The export script runs on every host (the cleanup on the designated one only), from the private library,
+    with lease_dir and host from the settings; it writes the store, removes undefined domains, changes nothing
+    when nothing changed, and fails naming the bad setting."""
+    lease_dir = tmp_path / "lease dir 100%"
+    lease_dir.mkdir()
+    hosts = render(tmp_path / "out", _inventory(tmp_path, ["kvm01", "kvm02"]), {
+        "cleanup_schedule_python": sys.executable, "__cleanup_schedule_lib_root": str(COLLECTIONS),
+        "__cleanup_schedule_config_file": str(tmp_path / "etc" / "cleanup.json"),
+        "__cleanup_schedule_export_lock_file": str(tmp_path / "export.lock"),
+        "cleanup_schedule_lease_dir": str(lease_dir)})
+    for host, files in hosts.items():
+        assert files["role"]["export_cron_line"] == "*/10 * * * * root /usr/local/sbin/autolease-sanlock-export-domains"
+        assert files["role"]["here"] is (host == "kvm01")
+        assert json.loads(pathlib.Path(files["config"]).read_text())["host"] == host
+
+    kvm02 = hosts["kvm02"]
+    uri = _export_node(tmp_path / "node.xml", "vm1", "vm2")
+
+    def export(*args, config=kvm02["config"]):
+        proc = subprocess.run([kvm02["export"], "--config", config, "--libvirt-uri", uri, "--json", *args],
+                              capture_output=True, text=True, timeout=120, check=False)
+        return proc.returncode, json.loads(proc.stdout) if proc.stdout else None, proc.stderr
+
+    store = lease_dir / "autolease.sanlock" / "domains" / "kvm02"
+    code, check, dummy = export("--check")
+    assert code == 0 and check["changed"] is True and check["written"] == ["vm1", "vm2"] and not store.exists()
+    code, real, dummy = export()
+    assert code == 0 and real == check and sorted(os.listdir(str(store))) == ["vm1.xml", "vm2.xml"]
+    for args in (("--check",), ()):
+        code, again, dummy = export(*args)
+        assert code == 0 and again["changed"] is False
+    uri = _export_node(tmp_path / "node.xml", "vm1")
+    code, gone, dummy = export()
+    assert code == 0 and gone["removed"] == ["vm2"] and os.listdir(str(store)) == ["vm1.xml"]
+
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"lease_dir": str(lease_dir)}))
+    code, out, err = export(config=str(broken))
+    assert code == 2 and out is None and "%s: host is None, expected this host's inventory name" % broken in err
+    uri = "qemu+unix:///system?socket=/nonexistent/sock"
+    code, out, err = export()
+    assert code == 1 and "export of the domain definitions of kvm02 to %s failed: cannot connect" % lease_dir in err
