@@ -135,6 +135,16 @@ def _our_join(status: Optional[Dict], lockspace_path: str) -> Optional[Dict]:
     return None
 
 
+def _slots_without_state(lockspace_path: str) -> List[Dict]:
+    try:
+        slots = read_slots(lockspace_path)
+    except LeaseError:
+        slots = []
+    return [{"host_id": slot.host_id, "owner_name": slot.owner_name, "generation": slot.generation, "state": None,
+             "io_timeout": slot.io_timeout, "seconds_since_live": None, "fail_in": None, "dead_in": None}
+            for slot in slots]
+
+
 def observe(lockspace_path: str, renewals: int = 20, run: Callable = _run,
             status: Callable = _join_proof.daemon_status, now: Callable = time.monotonic) -> Dict:
     """The local daemon's view of every host of the lockspace at lockspace_path (see lockspace_info's RETURN)."""
@@ -148,13 +158,7 @@ def observe(lockspace_path: str, renewals: int = 20, run: Callable = _run,
               "io_timeout": None, "timing": None, "hosts": [], "renewals": [], "renewal": None}
     if join is None:
         # Not joined here: the lockspace file still names its hosts, but this host has no view of their liveness.
-        try:
-            slots = read_slots(lockspace_path)
-        except LeaseError:
-            slots = []
-        result["hosts"] = [{"host_id": slot.host_id, "owner_name": slot.owner_name, "generation": slot.generation,
-                            "state": None, "io_timeout": slot.io_timeout, "seconds_since_live": None,
-                            "fail_in": None, "dead_in": None} for slot in slots]
+        result["hosts"] = _slots_without_state(lockspace_path)
         return result
     name = join["name"]
     flags = parse_gets_hosts(run(["sanlock", "client", "gets", "-h", "1"]) or "", lockspace_path)
@@ -180,6 +184,9 @@ def observe(lockspace_path: str, renewals: int = 20, run: Callable = _run,
             entry["fail_in"] = max(0, 8 * io - since)
             entry["dead_in"] = max(0, 8 * io + wd - since)
         result["hosts"].append(entry)
+    if not result["hosts"]:
+        # Joined a moment ago: the daemon has not checked the other hosts yet ("hosts not ready").
+        result["hosts"] = _slots_without_state(lockspace_path)
     return result
 
 
