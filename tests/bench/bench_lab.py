@@ -133,7 +133,7 @@ def _adhoc(host, module, args=""):
     env = _common.lab_env()
     inventory = pathlib.Path(env["LAB_DIR"]) / "inventory.yml"
     res = subprocess.run([str(pathlib.Path(sys.executable).parent / "ansible"), "-i", str(inventory), host,
-                                  "-m", module, "-a", args, "-o"], cwd=str(_common.REPO), env=env,
+                          "-m", module, "-a", args, "-o"], cwd=str(_common.REPO), env=env,
                          capture_output=True, text=True, timeout=600, check=True)
     return json.loads(res.stdout[res.stdout.index("{"):])
 
