@@ -2,14 +2,20 @@
 # Copyright: autolease.sanlock contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Filters audit_findings, audit_failures, audit_report and lockspace_membership (documented in <name>.yml)."""
+"""Filters audit_findings, audit_failures, audit_report, audit_liveness and lockspace_membership (see <name>.yml)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.autolease.sanlock.plugins.module_utils._audit import audit, failures, lockspace_membership, report
+from ansible_collections.autolease.sanlock.plugins.module_utils._audit import (
+    audit,
+    failures,
+    liveness_report,
+    lockspace_membership,
+    report,
+)
 
 
 def audit_findings(hosts):
@@ -37,7 +43,13 @@ def audit_report(findings):
     return report(findings)
 
 
+def audit_liveness(hosts):
+    if not isinstance(hosts, dict):
+        raise AnsibleFilterError("audit_liveness: expected a dict host -> collected data, got %s" % type(hosts).__name__)
+    return liveness_report(hosts)
+
+
 class FilterModule(object):
     def filters(self):
         return {"audit_findings": audit_findings, "audit_failures": audit_failures, "audit_report": audit_report,
-                "lockspace_membership": sanlock_lockspace_membership}
+                "lockspace_membership": sanlock_lockspace_membership, "audit_liveness": audit_liveness}

@@ -35,6 +35,7 @@ __metaclass__ = type
 import re
 from collections import Counter
 
+from ansible_collections.autolease.sanlock.plugins.module_utils import _liveness
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME
 
 # One lockspace line of `sanlock client gets`: "s NAME:HOST_ID:PATH:OFFSET" and, while the daemon is still
@@ -52,6 +53,7 @@ KINDS = (
     ("orphan", "Orphaned lease files"),
     ("invalid", "Invalid entries in the lease directory"),
     ("unstable_path", "Unstable disk paths"),
+    ("liveness", "Liveness: how the hosts see each other (sanlock)"),
     ("restart_pending", "sanlock settings waiting for a daemon restart (warning)"),
     ("paused", "Paused VMs, leases released (information)"),
 )
@@ -268,11 +270,32 @@ def _paused_vm_findings(hosts):
             for name, data in sorted(hosts.items()) for domain in sorted(set(data.get("paused") or []))]
 
 
+def _liveness_findings(hosts):
+    observations = dict((name, data["liveness"]) for name, data in hosts.items() if data.get("liveness") is not None)
+    return [dict(_finding("liveness", item["host"], item["subject"], item["detail"]), severity=item["severity"])
+            for item in _liveness.findings(observations)] if observations else []
+
+
 def audit(hosts):
     """All findings for a cluster, in KINDS order; see failures() for the ones that are not information or warnings."""
     return (_storage_findings(hosts) + _host_id_findings(hosts) + _join_findings(hosts)
             + _running_lease_findings(hosts) + _unprotected_vm_findings(hosts) + _orphan_findings(hosts) + _invalid_entry_findings(hosts)
-            + _disk_path_findings(hosts) + _restart_pending_findings(hosts) + _paused_vm_findings(hosts))
+            + _disk_path_findings(hosts) + _liveness_findings(hosts) + _restart_pending_findings(hosts)
+            + _paused_vm_findings(hosts))
+
+
+def liveness_report(hosts):
+    """The liveness table (every host's view of every host) and the timing facts of the cluster's settings."""
+    observations = dict((name, data["liveness"]) for name, data in hosts.items() if data.get("liveness") is not None)
+    rows = _liveness.table(observations)
+    lines = ["== Liveness: every host's view of every host (sanlock client gets -h 1)"]
+    header = ("observer", "host_id", "host", "owner_name", "state", "since_live_s", "dead_in_s")
+    cells = [header] + [(r["observer"], str(r["host_id"]), r["host"], str(r["owner_name"]), r["state"],
+                         "-" if r["seconds_since_live"] is None else str(r["seconds_since_live"]),
+                         "-" if r["dead_in"] is None else str(r["dead_in"])) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells)
+    return lines + _liveness.timing_facts(observations)
 
 
 def report(findings):

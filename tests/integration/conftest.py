@@ -37,6 +37,19 @@ class Lab:
         labmod.write_inventory([labmod.Host(name) for name in self.hosts])  # the inventory names init's PID
         return state
 
+    def crash(self, host):
+        """Kill a lab host at once (a power cut). The inventory keeps its old PID: the host is unreachable."""
+        labmod.Host(host).crash()
+
+    def boot(self, host):
+        """Boot a crashed or powered-off lab host with its disk; returns systemd's state once booted."""
+        target = labmod.Host(host)
+        if target.init_pid() is None:
+            target.boot(labmod.image_root())
+        state = target.wait_running()
+        labmod.write_inventory([labmod.Host(name) for name in self.hosts])
+        return state
+
     def vm_start(self, host, name, disk=None):
         return labmod.vm_start(labmod.Host(host), name, disk)
 

@@ -211,6 +211,18 @@ class Host:
             subprocess.run(["umount", str(self.merged)], check=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def crash(self):
+        """Kill the host at once, as a power cut: every process of it dies (sanlock, qemu), nothing is left
+        cleanly; the disk stays. Boot it again with boot(image_root()) and wait_running()."""
+        init, nspawn = self.init_pid(), self.nspawn_pid()
+        if init is not None:
+            os.kill(init, signal.SIGKILL)  # the PID namespace dies with its init
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while nspawn is not None and self.nspawn_pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.nspawn_pid() is not None:
+            os.kill(self.nspawn_pid(), signal.SIGKILL)
+
     def power_off(self):
         """Leave sanlock lockspaces (else poweroff hangs) and power off; the disk stays."""
         pid = self.init_pid()
@@ -376,6 +388,14 @@ def main(argv):
             print(LAB_DIR / "inventory.yml")
         elif cmd == "pid":
             print(Host(args[0]).init_pid() or "")
+        elif cmd == "crash":
+            Host(args[0]).crash()
+        elif cmd == "boot":
+            host = Host(args[0])
+            if host.init_pid() is None:
+                host.boot(image_root())
+            host.wait_running()
+            write_inventory(all_hosts())
         elif cmd == "vm-start":
             res = vm_start(Host(args[0]), args[1], args[2] if len(args) > 2 else None)
             sys.stdout.write(res.stdout)
