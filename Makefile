@@ -22,13 +22,16 @@ DEB_PACKAGES := sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock li
 
 LAB_INVENTORY := $(LAB_DIR)/inventory.yml
 
-.PHONY: help deps lab lab-up lab-down lab-status test lint sanity unit bench reliability-doc build clean
+.PHONY: help deps lab lab-up lab-down lab-status test lint sanity unit bench reliability-doc build ee changelog clean
 
 help:
+	@echo "make build     the collection tarball in .cache/build (needs only ansible-core's ansible-galaxy)"
 	@echo "make lab       boot the lab cluster (or reuse it) and roll out playbooks/site.yml on it"
 	@echo "make test      lint, sanity, unit, molecule and lab integration tests"
 	@echo "make lab-down  stop the lab hosts; nothing stays mounted or running"
 	@echo "make bench     benchmarks against the stock tools (results in bench-results/)"
+	@echo "make ee        the execution environment's build context in .cache/ee (ansible-builder create)"
+	@echo "make changelog CHANGELOG.rst from changelogs/ (antsibull-changelog)"
 
 ## Setup ------------------------------------------------------------------
 deps: .cache/apt.ok $(VENV)/.ok $(COLLECTIONS)/ansible_collections/autolease/sanlock
@@ -88,8 +91,21 @@ bench: deps
 reliability-doc: deps
 	$(PY) tests/bench/reliability_doc.py
 
-build: deps
+# The tarball needs ansible-galaxy alone (ansible-core on any controller): no
+# Debian packages, no lab stack, no virtualenv (.venv/bin is used if present).
+build:
+	@command -v ansible-galaxy >/dev/null || { echo "make build: ansible-galaxy not found; install ansible-core (pip install ansible-core) and run it again" >&2; exit 1; }
 	ansible-galaxy collection build --force --output-path .cache/build
+
+# The build context of the AWX/AAP execution environment (execution-environment.yml):
+# build it with `podman build -f .cache/ee/Containerfile -t autolease-sanlock-ee .cache/ee`.
+ee: deps build
+	ansible-builder create --output-filename Containerfile -f execution-environment.yml -c .cache/ee
+
+# CHANGELOG.rst: antsibull-changelog's rendering of changelogs/changelog.yaml and the
+# fragments as the release of galaxy.yml's version (changelogs/ itself is not changed).
+changelog: deps
+	$(PY) tests/changelog.py write
 
 clean: lab-down
 	rm -rf .cache $(VENV) tests/output bench-results

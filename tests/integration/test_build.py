@@ -1,6 +1,7 @@
 """The collection builds, installs, and ansible-doc renders every module and filter from the install."""
 
 import os
+import shutil
 import pathlib
 import subprocess
 import sys
@@ -48,3 +49,42 @@ def test_build_install_and_ansible_doc(tmp_path):
 
     for playbook in ("site", "cleanup", "audit"):
         assert (root / "playbooks" / ("%s.yml" % playbook)).is_file()
+
+
+def test_make_build_needs_ansible_galaxy_alone(tmp_path):
+    """`make build` (the README's install step) installs nothing: no apt, no virtualenv, no lab stack (issue 16).
+
+    A copy of the tracked files without .venv, on a PATH whose apt-get, dpkg-query, debootstrap and
+    python3 stand-ins fail and record their call, and whose only Ansible tool is ansible-galaxy.
+    """
+    copy = tmp_path / "checkout"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=str(REPO),
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(str(REPO / name), str(copy / name))
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    calls = tmp_path / "calls.log"
+    for tool in ("apt-get", "apt", "dpkg-query", "debootstrap", "python3", "pip", "virtualenv"):
+        stub = tools / tool
+        stub.write_text("#!/bin/sh\necho %s \"$@\" >> %s\nexit 97\n" % (tool, calls))
+        stub.chmod(0o755)
+    (tools / "ansible-galaxy").symlink_to(BIN / "ansible-galaxy")
+    config = tmp_path / "ansible.cfg"
+    config.write_text("[defaults]\n")
+    env = dict(os.environ, PATH="%s:/usr/bin:/bin" % tools, ANSIBLE_CONFIG=str(config),
+               ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"))
+    res = subprocess.run(["make", "-C", str(copy), "build"], capture_output=True, text=True, env=env, timeout=300,
+                         check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert not calls.exists(), "make build ran: %s" % calls.read_text()
+    assert not (copy / ".venv").exists() and not (copy / ".cache" / "apt.ok").exists()
+    assert list((copy / ".cache" / "build").glob("autolease-sanlock-*.tar.gz")), res.stdout
+
+    # Without ansible-galaxy it fails naming what to install.
+    (tools / "ansible-galaxy").unlink()
+    res = subprocess.run(["make", "-C", str(copy), "build"], capture_output=True, text=True, env=env, timeout=300,
+                         check=False)
+    assert res.returncode != 0 and "install ansible-core" in res.stderr, res.stdout + res.stderr

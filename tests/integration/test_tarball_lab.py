@@ -1,4 +1,4 @@
-"""The cleanup job from the built tarball: its library comes from the installed collection (issue 12).
+"""The collection as users get it: built into a tarball, installed, run on the lab (issues 12 and 16).
 
 A clean copy of the tree (the files git tracks or would track, plus decoys
 where build_ignore must hold: .cache, .venv, bench-results, tests/output, lab
@@ -9,6 +9,12 @@ after it on the collections path. From that installed copy (ansible-doc
 proves which one is found) the cleanup_schedule role runs on the lab, over a
 library directory emptied and given a stale file; the installed cron script
 then runs the cleanup on the designated host and removes an unused lease.
+
+From the same installed copy (issue 16): ansible-doc renders every plugin
+(modules and filters, listed from the installed tree); the playbooks run as
+autolease.sanlock.site, .cleanup and .audit on the lab; and ansible-runner
+runs the rollout from a private data dir laid out as AWX lays it out
+(project/, inventory/, env/envvars), the test reading the runner's job events.
 """
 
 import json
@@ -115,6 +121,143 @@ def test_the_installed_copy_is_the_one_ansible_finds(installed):
     text = _run([BIN / "ansible-doc", "-t", "filter", "autolease.sanlock.receipt_drift"], env).stdout
     assert "(%s)" % (root / "plugins" / "filter" / "receipt_drift.yml") in text.splitlines()[0], text[:400]
     assert not root.is_symlink() and REPO not in root.resolve().parents
+
+
+# Plugin directories ansible-doc documents, by the plugin type it calls them; the rest hold no plugins.
+DOCUMENTED = {"modules": "module", "filter": "filter"}
+NOT_PLUGINS = {"module_utils", "doc_fragments"}
+SUMMARY_TASK = "Summarise the rollout on this host; fail where it is not protected"
+
+
+def _installed_plugins(root, env):
+    """{ansible-doc type: plugin names} of the installed copy, read from its tree (filters: as FilterModule names them)."""
+    kinds = {path.name for path in (root / "plugins").iterdir() if path.is_dir() and path.name != "__pycache__"}
+    unknown = sorted(kinds - NOT_PLUGINS - set(DOCUMENTED))
+    assert not unknown, "plugin directories this test does not check with ansible-doc yet: %s" % unknown
+    modules = sorted(path.stem for path in (root / "plugins" / "modules").glob("*.py") if path.stem != "__init__")
+    probe = textwrap.dedent("""
+        import importlib, json, pathlib, sys
+        root = pathlib.Path(sys.argv[1])
+        sys.path.insert(0, str(root.parents[2]))
+        names = {}
+        for path in sorted((root / "plugins" / "filter").glob("*.py")):
+            if path.stem != "__init__":
+                plugin = importlib.import_module("ansible_collections.autolease.sanlock.plugins.filter." + path.stem)
+                assert pathlib.Path(plugin.__file__).resolve() == path.resolve(), (plugin.__file__, path)
+                names.update(dict.fromkeys(plugin.FilterModule().filters(), path.name))
+        print(json.dumps(sorted(names)))
+    """)
+    filters = json.loads(_run([sys.executable, "-c", probe, root], env).stdout)
+    assert modules and filters, (modules, filters)
+    return {"module": modules, "filter": filters}
+
+
+def test_ansible_doc_renders_every_plugin_of_the_installed_copy(installed):
+    env, root, _names = installed
+    for kind, names in _installed_plugins(root, env).items():
+        fqcns = ["autolease.sanlock.%s" % name for name in names]
+        listed = json.loads(_run([BIN / "ansible-doc", "-t", kind, "-l", "autolease.sanlock", "--json"], env).stdout)
+        assert sorted(listed) == fqcns, "%s plugins without docs, or docs without a plugin: %s" % (
+            kind, sorted(set(listed) ^ set(fqcns)))
+        docs = json.loads(_run([BIN / "ansible-doc", "-t", kind, "--json", *fqcns], env).stdout)
+        for fqcn in fqcns:
+            filename = pathlib.Path(docs[fqcn]["doc"]["filename"])
+            assert root in filename.parents, "%s documented from %s, not the installed copy" % (fqcn, filename)
+            assert docs[fqcn]["doc"].get("description") and docs[fqcn].get("examples"), fqcn
+        text = _run([BIN / "ansible-doc", "-t", kind, *fqcns], env).stdout
+        for fqcn in fqcns:
+            assert "%s (%s" % (fqcn, root) in text, "ansible-doc did not render %s:\n%s" % (fqcn, text[:2000])
+        assert "EXAMPLES" in text and (kind != "module" or "RETURN VALUES" in text)
+
+
+def _summaries(output):
+    """{host: the rollout summary's lockspace_joined} from ansible-playbook's default output (json results)."""
+    found = {}
+    for block in output.split("TASK [")[1:]:
+        if block.startswith(SUMMARY_TASK):
+            for host, joined in re.findall(r'^ok: \[(\S+)\] =>.*?"lockspace_joined": "([^"]*)"', block, re.M | re.S):
+                found[host] = joined.strip()
+    return found
+
+
+def test_playbooks_of_the_installed_copy_run_on_the_lab(installed, rolled_out_lab, tmp_path):
+    lab = rolled_out_lab
+    env, root, _names = installed
+    env = dict(env, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    # Only the installed copy provides autolease.sanlock on the collections path.
+    providers = [entry for entry in env["ANSIBLE_COLLECTIONS_PATH"].split(":")
+                 if pathlib.Path(entry, "ansible_collections", "autolease", "sanlock").exists()]
+    assert providers == [str(root.parents[2])], providers
+    for playbook in ("site", "cleanup", "audit"):
+        # A playbook by its FQCN, from a directory that holds nothing of the checkout.
+        res = _run([BIN / "ansible-playbook", "-i", lab.inventory, "autolease.sanlock.%s" % playbook], env,
+                   timeout=1800, cwd=str(tmp_path))
+        recap = _recap(res.stdout)
+        assert sorted(recap) == sorted(lab.hosts), recap
+        for host, (_changed, unreachable, failed) in recap.items():
+            assert (unreachable, failed) == (0, 0), "%s on %s:\n%s" % (playbook, host, res.stdout[-5000:])
+        if playbook == "site":
+            summaries = _summaries(res.stdout)
+            assert summaries == dict.fromkeys(lab.hosts, "verified by content"), res.stdout[-5000:]
+
+
+def _job_events(artifacts):
+    events = [json.loads(path.read_text()) for path in (artifacts / "job_events").glob("*.json")]
+    assert events, "no job events in %s" % artifacts
+    return sorted(events, key=lambda event: event["counter"])
+
+
+def test_ansible_runner_runs_the_rollout_from_a_private_data_dir(installed, rolled_out_lab, tmp_path):
+    """As AWX runs a job template: project/, inventory/, env/envvars; success read from the job events."""
+    lab = rolled_out_lab
+    env, root, _names = installed
+    data = tmp_path / "private_data_dir"
+    (data / "project").mkdir(parents=True)
+    (data / "project" / "rollout.yml").write_text(textwrap.dedent("""\
+        ---
+        - name: Roll out sanlock automatic disk leases from the installed collection
+          ansible.builtin.import_playbook: autolease.sanlock.site
+        """))
+    (data / "project" / "ansible.cfg").write_text("[defaults]\nforks = 10\nretry_files_enabled = false\n")
+    # The inventory as AWX writes it: the lab's hosts and their group variables beside them.
+    lab_dir = pathlib.Path(lab.inventory).parent
+    (data / "inventory").mkdir()
+    shutil.copy(lab.inventory, str(data / "inventory" / "hosts.yml"))
+    shutil.copytree(str(lab_dir / "group_vars"), str(data / "inventory" / "group_vars"))
+    (data / "env").mkdir()
+    envvars = {"ANSIBLE_COLLECTIONS_PATH": env["ANSIBLE_COLLECTIONS_PATH"], "LAB_DIR": str(lab_dir),
+               "ANSIBLE_NOCOLOR": "1"}
+    (data / "env" / "envvars").write_text(json.dumps(envvars))
+    # Only env/envvars tells the run where the collections are; project/ansible.cfg is the configuration.
+    runner_env = dict((key, value) for key, value in env.items()
+                      if key not in ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_CONFIG", "LAB_DIR"))
+
+    res = _run([BIN / "ansible-runner", "run", data, "-p", "rollout.yml", "--ident", "rollout"], runner_env,
+               timeout=1800, check=False)
+    artifacts = data / "artifacts" / "rollout"
+    assert (artifacts / "status").read_text() == "successful", res.stdout[-5000:] + res.stderr[-2000:]
+    assert (artifacts / "rc").read_text() == "0" and res.returncode == 0
+
+    events = _job_events(artifacts)
+    stats = [event for event in events if event["event"] == "playbook_on_stats"]
+    assert len(stats) == 1, [event["event"] for event in events]
+    data_stats = stats[0]["event_data"]
+    assert sorted(data_stats["ok"]) == sorted(lab.hosts), data_stats
+    assert not data_stats["failures"] and not data_stats["dark"], data_stats
+    summaries = {}
+    for event in events:
+        event_data = event.get("event_data", {})
+        # the task's result per host (runner_on_start only announces it)
+        if event["event"].startswith("runner_on_") and event["event"] != "runner_on_start" \
+                and event_data.get("task") == SUMMARY_TASK:
+            assert event["event"] == "runner_on_ok", event
+            # The task comes from the installed collection's playbook.
+            assert event_data["task_path"].startswith(str(root / "playbooks" / "site.yml")), event_data["task_path"]
+            summaries[event_data["host"]] = event_data["res"]["msg"]
+    assert sorted(summaries) == sorted(lab.hosts), summaries
+    for host, summary in summaries.items():
+        assert summary["lockspace_joined"].strip() == "verified by content", (host, summary)
+        assert summary["storage"].strip() not in ("", "NOT MOUNTED"), (host, summary)
 
 
 def _installed_library(lab, host):
