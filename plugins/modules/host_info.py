@@ -239,8 +239,8 @@ def main():
         module.fail_json(msg=str(err))
     try:
         info = host_info(params["paths"], units=params["units"], users=params["users"],
-                          lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
-                          qemu_run_dir=params["qemu_run_dir"], sanlock_conf=params["sanlock_conf"])
+                         lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
+                         qemu_run_dir=params["qemu_run_dir"], sanlock_conf=params["sanlock_conf"])
         info["receipts"] = _receipt.read(params["receipt_dir"], params["receipts"])
     except AutoleaseError as err:  # the lease storage does not answer (StorageTimeout)
         module.fail_json(msg=str(err))
