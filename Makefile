@@ -15,14 +15,15 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-# Debian packages: the stack of ../shared/LAB-NOTES.md plus what the toolchain needs.
+# Debian packages: the stack of ../shared/LAB-NOTES.md plus what the toolchain needs
+# (chromium and its WebDriver: the docs site test opens the built pages in a headless browser).
 DEB_PACKAGES := sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock libvirt-clients \
 	python3-libvirt qemu-system-x86 qemu-utils augeas-tools systemd-container debootstrap \
-	python3-venv python3-pip git rsync
+	python3-venv python3-pip git rsync chromium chromium-driver
 
 LAB_INVENTORY := $(LAB_DIR)/inventory.yml
 
-.PHONY: help deps lab lab-up lab-down lab-status test lint sanity unit bench reliability-doc build ee changelog clean
+.PHONY: help deps lab lab-up lab-down lab-status test lint sanity unit docs bench reliability-doc build ee changelog clean
 
 help:
 	@echo "make build     the collection tarball in .cache/build (needs only ansible-core's ansible-galaxy)"
@@ -32,6 +33,7 @@ help:
 	@echo "make bench     benchmarks against the stock tools (results in bench-results/)"
 	@echo "make ee        the execution environment's build context in .cache/ee (ansible-builder create)"
 	@echo "make changelog CHANGELOG.rst from changelogs/ (antsibull-changelog)"
+	@echo "make docs      the collection's HTML docs site (in .cache/docs/build/html)"
 
 ## Setup ------------------------------------------------------------------
 deps: .cache/apt.ok $(VENV)/.ok $(COLLECTIONS)/ansible_collections/autolease/sanlock
@@ -73,6 +75,11 @@ lint: deps
 	yamllint -s .
 	ansible-lint --profile production
 
+# antsibull-docs lints the documentation, renders it and Sphinx builds the HTML
+# site (modules, filters, roles, playbooks); any warning fails the build.
+docs: deps
+	docs/site/build.sh $(CURDIR)/.cache/docs
+
 sanity: deps
 	tests/sanity.sh
 
@@ -81,7 +88,7 @@ unit: deps
 
 # The lab tests (molecule scenarios and tests/integration) boot their own lab
 # hosts; the final pytest summary line is the result of the whole run.
-test: deps lint sanity
+test: deps lint sanity docs
 	$(PY) -m pytest tests/unit tests/integration
 
 bench: deps

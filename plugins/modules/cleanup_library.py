@@ -26,9 +26,7 @@ description:
     0644; directories are root:root 0755. A failed run leaves no partial file under a final name.
   - Files in the package directory that are not part of the library (from an older release) are removed.
     Python's C(__pycache__) directories are left alone.
-  - O(path)/C(library.sha256) records a digest of the library, written last; the cleanup_schedule role compares
-    it with the digest of the controller's collection (the lookup P(autolease.sanlock.cleanup_library#lookup)) to
-    skip this module when nothing changed.
+  - O(path)/C(library.sha256) records a digest of the library (RV(digest)), written last.
 author:
   - autolease.sanlock developers (@autolease)
 extends_documentation_fragment:
@@ -54,8 +52,6 @@ notes:
   - Runs as root (the files are owned by root).
 seealso:
   - module: autolease.sanlock.lease_cleanup
-  - plugin: autolease.sanlock.cleanup_library
-    plugin_type: lookup
 """
 
 EXAMPLES = r"""

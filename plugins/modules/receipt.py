@@ -18,7 +18,7 @@ description:
     files (owner, group, mode, checksum), packages (version), systemd units (enabled, active), users (groups),
     mount points (source, filesystem, what is underneath) and joins of a sanlock lockspace (verified by content).
   - M(autolease.sanlock.host_info) with O(autolease.sanlock.host_info#module:receipts) observes the same things again
-    and lists every difference (RV(autolease.sanlock.host_info#module:receipts.drift)). A role skips its change
+    and lists every difference (C(drift) in RV(autolease.sanlock.host_info#module:receipts)). A role skips its change
     tasks only when its receipt holds the same inputs and nothing drifted; any hand edit, stopped unit, changed
     setting or new collection code runs them all again.
   - The receipt says nothing about how the host should be; the role's change tasks do. It only records what they

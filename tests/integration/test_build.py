@@ -28,6 +28,9 @@ def test_build_install_and_ansible_doc(tmp_path):
         names = tar.getnames()
     assert "galaxy.yml" not in names and "MANIFEST.json" in names
     assert not [n for n in names if n.split("/")[0] in (".ansible", ".venv", ".cache", "bench-results") or n.startswith("tests/output")]
+    # the extra docs pages ship (Galaxy and antsibull-docs read them); the docs site's build tooling does not
+    assert "docs/docsite/extra-docs.yml" in names and "docs/docsite/rst/playbooks.rst" in names
+    assert not [n for n in names if n.startswith("docs/site")], [n for n in names if n.startswith("docs/")]
 
     installed = tmp_path / "collections"
     _run([BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", installed, tarball], env)

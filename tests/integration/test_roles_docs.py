@@ -13,6 +13,12 @@ import yaml
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ROLES = ["shared_storage", "sanlock", "libvirt", "cleanup_schedule"]
+# Every role's README (host_id's has a table of the facts it sets too, and no OS family vars).
+README_ROLES = ROLES + ["host_id"]
+# The README's sections, in this order; the role's other sections are ### under "How it works".
+SECTIONS = ["Requirements", "Dependencies", "Variables", "Example", "How it works"]
+# Ansible's documentation markup (C(), O(), V(), M(), ...): argument_specs use it, a README renders it.
+MARKUP = re.compile(r"\b(?:[CIBMOVUELPR]|RV)\([^)]*\)")
 
 
 def spec_options(role):
@@ -62,3 +68,24 @@ def test_internal_variables_are_prefixed(role):
             assert not set(data) & set(spec_options(role)), "%s redefines a public default" % path
     for family in ("Debian.yml", "RedHat.yml", "default.yml"):
         assert (REPO / "roles" / role / "vars" / family).is_file(), family
+
+
+@pytest.mark.parametrize("role", README_ROLES)
+def test_readme_sections_come_in_order(role):
+    readme = (REPO / "roles" / role / "README.md").read_text()
+    assert readme.startswith("# autolease.sanlock.%s\n\n" % role), "the README starts with the role's name"
+    purpose = readme.split("\n\n", 2)[1]
+    assert purpose.strip() and not purpose.startswith(("#", "-", "|")), "a paragraph on the role's purpose comes first"
+    headings = re.findall(r"^## (.*)$", readme, re.M)
+    assert headings == SECTIONS, "README sections %s, expected %s" % (headings, SECTIONS)
+    how = readme.split("\n## How it works\n", 1)[1]
+    assert "\n### Re-runs: the receipt\n" in how, "the receipt section belongs under How it works"
+
+
+@pytest.mark.parametrize("role", README_ROLES)
+def test_readme_tables_show_no_ansible_markup(role):
+    readme = (REPO / "roles" / role / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    assert rows, "no variable table"
+    raw = [line for line in rows if MARKUP.search(re.sub(r"`[^`]*`", "", line))]
+    assert not raw, "raw Ansible markup in the table (write `code` instead of C(code), O(option)):\n" + "\n".join(raw)
