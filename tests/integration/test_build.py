@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tarfile
 
+import yaml
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
 
@@ -23,7 +25,8 @@ def test_build_install_and_ansible_doc(tmp_path):
     config.write_text("[defaults]\n")
     env = {"ANSIBLE_CONFIG": str(config), "ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections")}
     _run([BIN / "ansible-galaxy", "collection", "build", "--output-path", tmp_path, REPO], env, cwd=str(REPO))
-    tarball = tmp_path / "autolease-sanlock-0.1.0.tar.gz"
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    tarball = tmp_path / ("autolease-sanlock-%s.tar.gz" % version)
     with tarfile.open(tarball) as tar:
         names = tar.getnames()
     assert "galaxy.yml" not in names and "MANIFEST.json" in names
