@@ -202,8 +202,10 @@ def table(observations: Dict[str, Dict]) -> List[Dict]:
     for observer in sorted(observations):
         obs = observations[observer] or {}
         for host in obs.get("hosts") or []:
+            # a host that did not answer has no view of its own: its owner name (by default its inventory name)
             rows.append({"observer": observer, "host_id": host["host_id"],
-                         "host": names.get(host["host_id"], "?"), "owner_name": host.get("owner_name"),
+                         "host": names.get(host["host_id"], host.get("owner_name") or "?"),
+                         "owner_name": host.get("owner_name"),
                          "state": host.get("state") or ("not joined here" if not obs.get("joined") else "?"),
                          "seconds_since_live": host.get("seconds_since_live"), "dead_in": host.get("dead_in")})
     return rows

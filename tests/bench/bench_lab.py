@@ -126,7 +126,7 @@ def first_vm():
 
 RECOVER = str(_common.REPO / "playbooks" / "recover.yml")
 RECOVER_VM = "benchrecover"
-RECOVER_DISK = "/srv/lab-shared/benchrecover.img"
+RECOVER_DISK = "/var/lib/libvirt/images/benchrecover.img"
 
 
 def _adhoc(host, module, args=""):
@@ -149,7 +149,8 @@ def recover():
     if not _rolled_out():
         _common.playbook(SITE)
     _clear_recover_vm()
-    _common.lab_py("run", HOST, "test -e {d} || qemu-img create -q -f raw {d} 8M".format(d=RECOVER_DISK))
+    for host in ("lab1", "lab2", "lab3"):
+        _common.lab_py("run", host, "test -e {d} || qemu-img create -q -f raw {d} 8M".format(d=RECOVER_DISK))
     _common.lab_py("vm-start", HOST, RECOVER_VM, RECOVER_DISK)
     _adhoc(HOST, "autolease.sanlock.domain_store", "host=%s" % HOST)
     victim_id = json.loads(_common.lab_py("run", HOST, "cat /etc/ansible/facts.d/autolease_host_id.fact").stdout)[

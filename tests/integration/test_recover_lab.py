@@ -4,8 +4,9 @@ The lab runs io_timeout 2 (tests/lab/group_vars) and sanlock 3.8's fixed
 watchdog_fire_timeout of 60 s: a silent host is FAIL for its peers 8 * 2 = 16 s
 after the last renewal they saw, and DEAD (its leases free) 16 + 60 = 76 s
 after it. Peers check every renewal (2 * io = 4 s), so each window is asserted
-with that much slack, never as an exact time. The VM's disk is on the lab's
-shared directory, at one path on every host (one lease).
+with that much slack, never as an exact time. The VM's disk is a file at the
+same path on every host: to sanlock one disk (one lease, named by the path),
+and a survivor can start the VM from its own copy.
 """
 
 import json
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.lab
 RECOVER = "playbooks/recover.yml"
 VICTIM = "lab3"
 VM = "recover-vm"
-DISK = "/srv/lab-shared/recover-vm.img"
+DISK = "/var/lib/libvirt/images/recover-vm.img"
 IO, WD = 2, 60
 FAIL_AFTER, DEAD_AFTER = 8 * IO, 8 * IO + WD
 CHECK = 2 * IO  # how often a peer looks at the others' slots
@@ -53,7 +54,8 @@ def vm_on_victim(rolled_out_lab):
     for host in lab.hosts:
         lab.run(host, "virsh destroy {n}; virsh undefine {n}; virsh destroy {n}-copy; virsh undefine {n}-copy"
                 .format(n=VM) + " >/dev/null 2>&1; true", check=False)
-    lab.run(VICTIM, "test -e {d} || qemu-img create -q -f raw {d} 8M".format(d=DISK))
+    for host in lab.hosts:
+        lab.run(host, "test -e {d} || qemu-img create -q -f raw {d} 8M".format(d=DISK))
     started = lab.vm_start(VICTIM, VM, DISK)
     assert started.returncode == 0, started.stderr
     lab.run(VICTIM, "virsh autostart %s >/dev/null" % VM)
@@ -93,7 +95,7 @@ def test_a_crashed_host_s_vm_starts_elsewhere_when_sanlock_allows_and_never_befo
     assert "FAIL" in seen and FAIL_AFTER - CHECK - 2 <= seen["FAIL"] <= FAIL_AFTER + 2 * CHECK, seen
     assert "DEAD" in seen and DEAD_AFTER - CHECK - 2 <= seen["DEAD"] <= DEAD_AFTER + 2 * CHECK, seen
     audit = lab.ansible("playbooks/audit.yml")
-    assert re.search(r"%s\s+%d\s+%s\s+\S+\s+DEAD" % (survivors[0], victim_id, VICTIM), audit.stdout), \
+    assert re.search(r"%s\s+%d\s+%s\s+%s\s+DEAD" % (survivors[0], victim_id, VICTIM, VICTIM), audit.stdout), \
         audit.stdout[-5000:]
 
     # Now it may: the VM runs on a survivor, its lease under that host's id.
