@@ -136,3 +136,24 @@ def _unlink_quietly(path):
         os.unlink(path)
     except OSError:
         pass
+
+
+def write_bytes(path, data, mode, uid=0, gid=0):
+    """Replace path by data atomically: a temporary file in the same directory (owner uid:gid, mode, synced),
+    renamed over path. Nothing partial is ever left under either name."""
+    directory, base = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise

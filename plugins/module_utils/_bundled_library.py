@@ -34,8 +34,8 @@ import importlib
 import os
 import shutil
 import stat
-import tempfile
 
+from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import write_bytes
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LibraryError
 
 PACKAGE = "ansible_collections.autolease.sanlock.plugins.module_utils"
@@ -241,26 +241,8 @@ def _fsync_dir(path):
 
 
 def _write(path, data):
-    """Write data to path atomically: a temporary file in the same directory, root:root 0644, renamed."""
-    directory, base = os.path.split(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fchown(fd, 0, 0)
-            os.fchmod(fd, FILE_MODE)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write data to path atomically, root:root FILE_MODE."""
+    write_bytes(path, data, FILE_MODE)
 
 
 def install(result):

@@ -49,7 +49,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._registry import
 MAX_CONTENT = 1024 * 1024  # config files, scripts and stamps; larger files get a digest only
 
 
-def _run(argv, timeout=30):
+def run_command(argv, timeout=30):
     """stdout of argv, or None when it is missing, fails or hangs."""
     if not shutil.which(argv[0]):
         return None
@@ -100,7 +100,7 @@ def unit_states(units):
     """unit -> {enabled: UnitFileState, active: ActiveState} (a missing unit: "" and inactive), or None."""
     if not units:
         return {}
-    out = _run(["systemctl", "show", "--property=Id,ActiveState,UnitFileState", "--"] + list(units))
+    out = run_command(["systemctl", "show", "--property=Id,ActiveState,UnitFileState", "--"] + list(units))
     if out is None:
         return None
     states = {}
@@ -120,7 +120,7 @@ _UNDERNEATH = 'while mountpoint -q "$1"; do umount -l "$1"; done; stat -c %u:%g:
 
 def underneath(path):
     """"uid:gid:mode" (octal, as stat prints it) of the directory under the mounts on path; None if unknown."""
-    out = _run(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _UNDERNEATH, "sh", path])
+    out = run_command(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", _UNDERNEATH, "sh", path])
     return out.strip() if out else None
 
 
@@ -176,7 +176,7 @@ def registry(lease_dir):
 
 def running_vms(uri):
     """Names of the running domains, or None when libvirt does not answer."""
-    out = _run(["virsh", "--connect", uri, "list", "--name"])
+    out = run_command(["virsh", "--connect", uri, "list", "--name"])
     return None if out is None else [name.strip() for name in out.splitlines() if name.strip()]
 
 

@@ -27,13 +27,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-import shutil
-import subprocess
 import time
 from typing import Callable, Dict, List, Optional
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _join_proof
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import LeaseError
+from ansible_collections.autolease.sanlock.plugins.module_utils._host_info import run_command
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import read_slots
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME
 
@@ -55,16 +54,6 @@ def timing(io_timeout: int, watchdog_fire_timeout: int = DEFAULT_WATCHDOG_FIRE_T
         "watchdog_reset": 8 * io_timeout + watchdog_fire_timeout,
         "peers_see_dead": 8 * io_timeout + watchdog_fire_timeout,
     }
-
-
-def _run(argv: List[str], timeout: int = 30) -> Optional[str]:
-    if not shutil.which(argv[0]):
-        return None
-    try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return res.stdout if res.returncode == 0 else None
 
 
 def parse_gets_hosts(text: str, lockspace_path: str) -> Dict[int, Dict]:
@@ -145,7 +134,7 @@ def _slots_without_state(lockspace_path: str) -> List[Dict]:
             for slot in slots]
 
 
-def observe(lockspace_path: str, renewals: int = 20, run: Callable = _run,
+def observe(lockspace_path: str, renewals: int = 20, run: Callable = run_command,
             status: Callable = _join_proof.daemon_status, now: Callable = time.monotonic) -> Dict:
     """The local daemon's view of every host of the lockspace at lockspace_path (see lockspace_info's RETURN)."""
     daemon = status()

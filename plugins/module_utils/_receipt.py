@@ -38,9 +38,9 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 
 from ansible_collections.autolease.sanlock.plugins.module_utils import _host_info
+from ansible_collections.autolease.sanlock.plugins.module_utils._atomic_file import write_bytes
 from ansible_collections.autolease.sanlock.plugins.module_utils._errors import OptionError
 from ansible_collections.autolease.sanlock.plugins.module_utils._lockspace import lockspace_path
 
@@ -255,21 +255,8 @@ def write(receipt_dir, receipt):
     if load(receipt_dir, receipt["name"]) == json.loads(json.dumps(receipt)):
         return False
     os.makedirs(receipt_dir, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % receipt["name"], suffix=".tmp", dir=receipt_dir)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(receipt, handle, sort_keys=True, indent=1)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path_of(receipt_dir, receipt["name"]))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    text = json.dumps(receipt, sort_keys=True, indent=1) + "\n"
+    write_bytes(path_of(receipt_dir, receipt["name"]), text.encode("utf-8"), 0o600)
     return True
 
 
