@@ -87,6 +87,29 @@ TABLE = [
      "and joined; with a VM holding a lease on the old one the run fails and nothing is unmounted",
      ["tests/integration/test_storage_source_lab.py::test_a_changed_source_is_mounted_and_checked",
       "tests/integration/test_storage_source_lab.py::test_a_source_change_under_a_running_vm_is_refused"]),
+    ("a hand edit of a managed file, a stopped unit, a changed setting, a package upgrade or new collection code "
+     "on a host whose role recorded a receipt", "the receipt differs: the role runs its whole change task list, "
+     "printing why (\"Show why ...\"); check mode reports it without changing it; the next run skips again",
+     ["tests/integration/test_drift_lab.py::test_drift_is_reported_in_check_mode_and_repaired",
+      "tests/unit/plugins/modules/test_receipt.py::test_a_hand_edit_a_mode_change_and_a_removal_are_drift",
+      "tests/unit/plugins/modules/test_receipt.py::test_a_join_lost_is_drift"]),
+    ("the fast path and the change tasks disagree (a gap in a receipt)", "autolease_full_converge=true runs every "
+     "change task on a lab in state: any change fails CI",
+     ["tests/integration/test_drift_lab.py::test_full_converge_on_a_lab_in_state_runs_every_change_task_and_changes_nothing"]),
+    ("a sanlock restart still pending (marker in /run)", "no receipt is recorded and the marker is watched: every run "
+     "retries the restart until it is done, and reports it pending meanwhile",
+     ["tests/integration/test_pending_lab.py::test_a_postponed_restart_done_by_hand_since_is_forgotten_and_one_still_due_is_reported"]),
+    ("a host crashes (power cut: sanlock and qemu die)", "recover.yml refuses at once with the earliest time "
+     "(8 io_timeout + watchdog_fire_timeout after the last renewal seen); peers see FAIL then DEAD within sanlock's "
+     "windows (the audit's liveness table); at DEAD the VM starts on a survivor with its lease under that host's "
+     "id; the same disk elsewhere is refused; the host boots again and does not start it, and loses its stale "
+     "definition",
+     ["tests/integration/test_recover_lab.py::test_a_crashed_host_s_vm_starts_elsewhere_when_sanlock_allows_and_never_before",
+      "tests/unit/plugins/module_utils/test__recover.py::test_a_host_not_dead_for_every_survivor_is_refused_with_the_longest_wait"]),
+    ("a host hangs (its sanlock stopped, its qemu still running)", "the audit shows it FAIL or DEAD (and does not "
+     "hang on its daemon); recover.yml refuses while the reachable host still runs the VM's qemu, naming it",
+     ["tests/integration/test_recover_lab.py::test_a_hung_host_still_running_its_vm_is_refused",
+      "tests/unit/plugins/module_utils/test__recover.py::test_a_reachable_host_still_running_the_qemu_is_hung_not_dead"]),
     ("cleanup: another host's daemon opened a lease file before the cleanup deleted it",
      "the lease is cleared on storage while held, before the delete: acquiring the deleted file fails with -223 "
      "(Lease does not exist on storage), also after the cleanup host's daemon restarts",
