@@ -8,8 +8,8 @@ and the audit's view of a cluster. The real daemons: tests/unit/plugins/modules/
 from ansible_collections.autolease.sanlock.plugins.module_utils import _liveness
 
 LS = "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__"
-GETS = """s __LIBVIRT__DISKS__:1:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0 
-h 1 gen 1 timestamp 12696 LIVE
+# sanlock prints a blank after the lockspace line
+GETS = "s __LIBVIRT__DISKS__:1:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0 \n" + """h 1 gen 1 timestamp 12696 LIVE
 h 2 gen 1 timestamp 12700 FAIL
 h 3 gen 4 timestamp 12697 DEAD
 s other:1:/elsewhere/other:0
