@@ -268,7 +268,7 @@ def _installed_library(lab, host):
     probe = textwrap.dedent("""
         import json, sys
         sys.path[:] = ['%s'] + [p for p in sys.path if p.startswith('/usr/lib/python3')]
-        from ansible_collections.autolease.sanlock.plugins.module_utils import _cleanup, _errors
+        from ansible_collections.autolease.sanlock.plugins.module_utils import _cleanup, _domain_store, _errors
         prefix = 'ansible_collections.autolease.sanlock.plugins.module_utils.'
         print(json.dumps(sorted(n[len(prefix):] for n in sys.modules if n.startswith(prefix))))
     """) % LIB_ROOT
@@ -313,7 +313,7 @@ def test_role_from_the_tarball_installs_the_library_and_the_cron_script_cleans(i
         files, imported = _installed_library(lab, host)
         library = ["%s/%s.py" % (PACKAGE_DIR, name) for name in imported]
         inits = ["/".join(PACKAGE_DIR.split("/")[:depth] + ["__init__.py"]) for depth in range(1, 6)]
-        # Exactly what the cleanup imports, the package inits and the stamp: nothing stale, nothing extra.
+        # Exactly what the cleanup and the domain export import, the package inits and the stamp: nothing stale.
         assert files == sorted(library + inits + ["library.sha256"]), (host, files, imported)
         assert "_cleanup" in imported and "_lease_file" in imported and STALE[:-3] not in imported
         for name in imported:  # byte for byte the installed collection's file
