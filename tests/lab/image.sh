@@ -7,14 +7,17 @@
 #
 # Everything marked LAB-ONLY below exists because the build machines are not
 # real KVM hosts (no CAP_SYS_RESOURCE, no watchdog device, read-only cgroup v1
-# controllers inside nspawn, one shared network namespace). Roles and modules
+# controllers inside nspawn, no network but the lab's own bridge). Roles and modules
 # never set these; real hosts keep the defaults.
 set -euo pipefail
 
 root=${1:?usage: image.sh ROOTFS_DIR}
 mirror=${LAB_MIRROR:-http://deb.debian.org/debian}
+# The stack, and every package the roles install (cron; python3-apt for Ansible's
+# apt module): the lab hosts have no route to a mirror (their network is the
+# lab's own bridge), so the roles find them installed.
 stack="sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock libvirt-clients
-       python3-libvirt qemu-system-x86 qemu-utils augeas-tools"
+       python3-libvirt qemu-system-x86 qemu-utils augeas-tools cron python3-apt"
 
 tmp="$root.partial"
 cleanup_mounts() {  # debootstrap leaves /proc and /sys mounted when it fails
@@ -60,9 +63,16 @@ ln -sf /dev/null "$tmp/etc/systemd/system/wdmd.service"
 printf '\n# LAB-ONLY (autolease lab image): cgroup controllers are read-only in nspawn.\ncgroup_controllers = [ ]\n' \
     >> "$tmp/etc/libvirt/qemu.conf"
 
-# LAB-ONLY: all lab hosts share the build machine's network namespace; the
-# default libvirt NAT network would collide between them.
+# LAB-ONLY: the default libvirt NAT network would need forwarding out of the
+# lab's namespaces (and the test VMs have no network anyway).
 rm -f "$tmp/etc/libvirt/qemu/networks/autostart/default.xml"
+
+# LAB-ONLY: live migration between lab hosts over plain TCP without
+# authentication (the lab's network namespaces reach nothing but each other).
+# Real hosts migrate over qemu+ssh or qemu+tls.
+printf '\n# LAB-ONLY (autolease lab image): migration over the lab bridge.\nauth_tcp = "none"\n' \
+    >> "$tmp/etc/libvirt/libvirtd.conf"
+chroot "$tmp" systemctl enable libvirtd-tcp.socket
 
 # LAB-ONLY: timers and services that only slow a container's boot.
 for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
@@ -74,6 +84,6 @@ done
 # machine id is written per host at boot: an empty file makes systemd create one).
 : > "$tmp/etc/machine-id"
 
-mkdir -p "$tmp/srv/lab-shared"
+mkdir -p "$tmp/srv/lab-shared" "$tmp/srv/lab-images"
 rm -rf "$root"
 mv "$tmp" "$root"

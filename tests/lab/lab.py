@@ -6,10 +6,17 @@ one directory of the build machine, <LAB_DIR>/shared, at /srv/lab-shared: the
 stand-in for the NFS export that the shared_storage role mounts on the lease
 directory.
 
-VM disks are NOT shared: every host has its own file at the same path. A lease
-is the md5 of the disk path, so to sanlock it is one disk, and the refusal
-comes from sanlock alone. (A shared image file would be refused earlier by
-qemu's own image locking, since all lab hosts share one kernel.)
+VM disks are NOT shared by default: every host has its own file at the same
+path. A lease is the md5 of the disk path, so to sanlock it is one disk, and
+the refusal comes from sanlock alone. (A shared image file would be refused
+earlier by qemu's own image locking, since all lab hosts share one kernel.)
+For live migration, <LAB_DIR>/images is bind-mounted at /srv/lab-images on
+every host: the stand-in for shared VM storage (see docs/MIGRATION.md).
+
+Network: every host has its own network namespace, made by the lab, with one
+interface (eth0, 10.213.0.N/24 for labN) on a bridge in one more namespace the
+lab makes. Nothing is routed: traffic stays between the lab's own hosts. Every
+host's /etc/hosts names all hosts, so libvirt can migrate by host name.
 
 usage: lab.py up | down | status | inventory | pid HOST | run HOST CMD...
              vm-start HOST NAME [DISK] | vm-stop HOST NAME
@@ -67,6 +74,73 @@ def image_key():
 
 
 IMAGE_DIR = pathlib.Path(os.environ.get("LAB_IMAGE_DIR", str(LAB_DIR / "image")))
+SUBNET = "10.213.0"
+
+
+# -- network ---------------------------------------------------------------
+# Names of network namespaces and interfaces are global on the build machine:
+# they carry a short digest of LAB_DIR so that several labs can run at once.
+def _net_prefix():
+    return "al" + hashlib.sha256(str(LAB_DIR).encode()).hexdigest()[:6]
+
+
+def bridge_netns():
+    return _net_prefix() + "-br"
+
+
+def address(name):
+    """The lab address of host labN: SUBNET.N."""
+    number = name[3:]
+    if not (name.startswith("lab") and number.isdigit() and 1 <= int(number) <= 250):
+        raise LabError("host name %r: expected lab1 .. lab250" % name)
+    return "%s.%d" % (SUBNET, int(number))
+
+
+def _ip(*args, check=True):
+    return subprocess.run(["ip"] + list(args), capture_output=True, text=True, check=check)
+
+
+def _netns_exists(name):
+    return os.path.exists("/run/netns/" + name)
+
+
+def ensure_bridge():
+    """The namespace holding the lab's bridge (no address, no route out): made once per lab."""
+    ns = bridge_netns()
+    if not _netns_exists(ns):
+        _ip("netns", "add", ns)
+        _ip("-n", ns, "link", "add", "br0", "type", "bridge")
+        _ip("-n", ns, "link", "set", "br0", "up")
+    return ns
+
+
+def host_netns(name):
+    """A fresh network namespace for host name: lo up, eth0 with its lab address, plugged into the bridge."""
+    ns = "%s-%s" % (_net_prefix(), name)
+    if _netns_exists(ns):
+        _ip("netns", "del", ns)
+    _ip("netns", "add", ns)
+    _ip("-n", ns, "link", "set", "lo", "up")
+    port = "%s%s" % (_net_prefix(), name[3:])  # at most 15 characters: al + 6 + up to 3 digits
+    _ip("-n", bridge_netns(), "link", "del", port, check=False)
+    _ip("-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", bridge_netns())
+    _ip("-n", bridge_netns(), "link", "set", port, "master", "br0", "up")
+    _ip("-n", ns, "addr", "add", address(name) + "/24", "dev", "eth0")
+    _ip("-n", ns, "link", "set", "eth0", "up")
+    return "/run/netns/" + ns
+
+
+def remove_network():
+    """Delete every network namespace of this lab (their veth pairs go with them)."""
+    for entry in sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []:
+        if entry.startswith(_net_prefix() + "-"):
+            _ip("netns", "del", entry, check=False)
+
+
+def hosts_file(names):
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += ["%s\t%s" % (address(name), name) for name in names]
+    return "\n".join(lines) + "\n"
 
 
 def image_root():
@@ -151,7 +225,9 @@ class Host:
             return None
 
     # -- lifecycle -----------------------------------------------------
-    def boot(self, root):
+    def boot(self, root, names=None):
+        """Boot from root; names: every host of the lab (for /etc/hosts), default the hosts now in LAB_DIR."""
+        names = sorted(set(names or [h.name for h in all_hosts()]) | {self.name}, key=lambda n: int(n[3:]))
         for sub in ("upper", "work", "merged"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         (self.dir / "image").write_text(image_key() + "\n")
@@ -161,13 +237,16 @@ class Host:
                  "lowerdir=%s,upperdir=%s,workdir=%s" % (root, self.dir / "upper", self.dir / "work"),
                  str(self.merged)], check=True)
         (self.merged / "etc" / "hostname").write_text(self.name + "\n")
-        (self.merged / "etc" / "hosts").write_text(
-            "127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n" % self.name)
+        (self.merged / "etc" / "hosts").write_text(hosts_file(names))
+        ensure_bridge()
+        netns = host_netns(self.name)
         console = open(self.dir / "console.log", "ab")
         proc = subprocess.Popen(
             ["systemd-nspawn", "--register=no", "--keep-unit", "--quiet",
              "-D", str(self.merged), "-b", "--machine=" + self.name, "--hostname=" + self.name,
-             "--bind=%s:/srv/lab-shared" % (LAB_DIR / "shared")],
+             "--network-namespace-path=" + netns,
+             "--bind=%s:/srv/lab-shared" % (LAB_DIR / "shared"),
+             "--bind=%s:/srv/lab-images" % (LAB_DIR / "images")],
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
             start_new_session=True)
         (self.dir / "nspawn.pid").write_text("%d\n" % proc.pid)
@@ -210,6 +289,7 @@ class Host:
         if self.mounted():
             subprocess.run(["umount", str(self.merged)], check=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        _ip("netns", "del", "%s-%s" % (_net_prefix(), self.name), check=False)
 
     def crash(self):
         """Kill the host at once, as a power cut: every process of it dies (sanlock, qemu), nothing is left
@@ -318,9 +398,9 @@ def cmd_up():
         # whose hosts were killed (not brought down) must not leak into it.
         for host in all_hosts():
             host.stop()
-        for sub in ("shared",):
+        for sub in ("shared", "images"):
             shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
-    for sub in ("shared",):
+    for sub in ("shared", "images"):
         (LAB_DIR / sub).mkdir(parents=True, exist_ok=True)
     for extra in all_hosts():
         if extra.name not in {h.name for h in wanted}:
@@ -334,10 +414,12 @@ def cmd_up():
             log("%s is stale (stopped or built from an older image): recreating it" % host.name)
             host.stop()
         log("booting %s" % host.name)
-        host.boot(root)
+        host.boot(root, [h.name for h in wanted])
         started.append(host)
     for host in started:
         host.wait_running()
+    for host in wanted:  # a lab grown or shrunk: every host names every other
+        (host.merged / "etc" / "hosts").write_text(hosts_file([h.name for h in wanted]))
     for host in wanted:
         res = host.run("systemctl is-active sanlock libvirtd", check=False)
         if res.returncode != 0:
@@ -350,7 +432,8 @@ def cmd_down():
     for host in all_hosts():
         log("stopping %s" % host.name)
         host.stop()
-    for sub in ("shared", "hosts"):
+    remove_network()
+    for sub in ("shared", "images", "hosts"):
         shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
     (LAB_DIR / "inventory.yml").unlink(missing_ok=True)
     (LAB_DIR / "group_vars").unlink(missing_ok=True)
