@@ -190,26 +190,24 @@ def host_problems(info, name, settings_only=False):
     if manager is not None and manager != "sanlock":
         found.append(("lock_manager on %s is %r, not 'sanlock': libvirt refuses a migration between hosts whose lock "
                       "managers differ, and without sanlock no disk lease protects the VM there" % (name, manager),
-                      "set lock_manager = \"sanlock\" in /etc/libvirt/qemu.conf on %s (the autolease.sanlock.libvirt "
-                      "role does), then %s" % (name, RESTART_LIBVIRT)))
+                      "set lock_manager = \"sanlock\" in /etc/libvirt/qemu.conf on %s, then %s" % (name, RESTART_LIBVIRT)))
     if info.get("auto_disk_leases") is False:
         found.append(("auto_disk_leases is off on %s: libvirt gives its VMs no disk lease" % name,
-                      "set auto_disk_leases = 1 in /etc/libvirt/qemu-sanlock.conf on %s (the autolease.sanlock.libvirt "
-                      "role does), then %s" % (name, RESTART_LIBVIRT)))
+                      "set auto_disk_leases = 1 in /etc/libvirt/qemu-sanlock.conf on %s, then %s" % (name, RESTART_LIBVIRT)))
     if settings_only:
         return found
     if not effective_host_id(info):
         found.append(("%s has no host_id in /etc/libvirt/qemu-sanlock.conf" % name,
-                      "give %s its own host_id (the autolease.sanlock.host_id module allocates one), then %s"
+                      "give %s its own host_id (the host_id module allocates one), then %s"
                       % (name, RESTART_LIBVIRT)))
     if not info.get("joined") and info.get("disk_lease_dir"):
         join = info.get("join")
         why = join["proof"] if join else "it has not joined it"
         found.append(("%s's sanlock daemon is not in the lockspace at %s, verified by content (%s): leases it "
                       "acquires are not seen by the other hosts" % (name, info["disk_lease_dir"], why),
-                      "mount the shared lease storage at %s on %s and restart its libvirt daemon with no VM running "
-                      "(it joins when its sanlock driver loads); a join that is not verified: see "
-                      "playbooks/audit.yml" % (info["disk_lease_dir"], name)))
+                      "mount the shared lease storage at %s on %s; with no VM running there, leave a join that is not "
+                      "verified (the lockspace_leave module) and restart its libvirt daemon: it joins when its "
+                      "sanlock driver loads" % (info["disk_lease_dir"], name)))
     return found
 
 
@@ -244,8 +242,7 @@ def pair_problems(source, destination):
     src_id, dst_id = effective_host_id(source), effective_host_id(destination)
     if src_id and src_id == dst_id:
         found.append(_problem(None, src, dst, "%s and %s both use host_id %s: sanlock cannot tell their leases apart"
-                              % (src, dst, src_id), "give each host its own host_id (the autolease.sanlock.host_id "
-                              "module), then %s" % RESTART_LIBVIRT))
+                              % (src, dst, src_id), "give each host its own host_id (the host_id module), then %s" % RESTART_LIBVIRT))
     elif src_dir and src_dir == dst_dir:
         why = [text for text in (_sees(source, src, destination, dst), _sees(destination, dst, source, src)) if text]
         if why:
@@ -285,7 +282,7 @@ def domain_problems(domain, source, destination):
         there = checked.get(disk["path"])
         if there is None:
             found.append(_problem(domain, src, dst, "disk %s of %s was not checked on %s" % (disk["path"], domain, dst),
-                                  "run autolease.sanlock.migration_info on %s with %s in paths" % (dst, disk["path"])))
+                                  "run the migration_info module on %s with %s in paths" % (dst, disk["path"])))
         elif not there.get("exists"):
             found.append(_problem(domain, src, dst, "disk %s of %s does not exist on %s under that path: the VM cannot "
                                   "run there, and a disk reached by another path gets another lease (the lease is "
