@@ -26,6 +26,8 @@ Per host the input holds:
                                each {setting, file, daemon}; a restart of the daemon is pending)
   info           dict         (the lease_info module result)
   devices        {path: str}  (identity of block devices used by domains: WWN or serial)
+  migration      dict         (optional: the migration_info module result, its paths holding the disk paths
+                               of every host's active domains: _migration.group_findings)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,7 +37,7 @@ __metaclass__ = type
 import re
 from collections import Counter
 
-from ansible_collections.autolease.sanlock.plugins.module_utils import _liveness
+from ansible_collections.autolease.sanlock.plugins.module_utils import _liveness, _migration
 from ansible_collections.autolease.sanlock.plugins.module_utils._names import LOCKSPACE_NAME
 
 # One lockspace line of `sanlock client gets`: "s NAME:HOST_ID:PATH:OFFSET" and, while the daemon is still
@@ -53,6 +55,7 @@ KINDS = (
     ("orphan", "Orphaned lease files"),
     ("invalid", "Invalid entries in the lease directory"),
     ("unstable_path", "Unstable disk paths"),
+    ("migration", "Live migration: settings that refuse it, disks other hosts cannot reach, too many disks"),
     ("liveness", "Liveness: how the hosts see each other (sanlock)"),
     ("restart_pending", "sanlock settings waiting for a daemon restart (warning)"),
     ("paused", "Paused VMs, leases released (information)"),
@@ -270,6 +273,12 @@ def _paused_vm_findings(hosts):
             for name, data in sorted(hosts.items()) for domain in sorted(set(data.get("paused") or []))]
 
 
+def _migration_findings(hosts):
+    infos = dict((name, data["migration"]) for name, data in hosts.items() if data.get("migration"))
+    return [_finding("migration", item["host"], item["subject"], item["detail"])
+            for item in _migration.group_findings(infos)]
+
+
 def _liveness_findings(hosts):
     observations = dict((name, data["liveness"]) for name, data in hosts.items() if data.get("liveness") is not None)
     return [dict(_finding("liveness", item["host"], item["subject"], item["detail"]), severity=item["severity"])
@@ -280,7 +289,7 @@ def audit(hosts):
     """All findings for a cluster, in KINDS order; see failures() for the ones that are not information or warnings."""
     return (_storage_findings(hosts) + _host_id_findings(hosts) + _join_findings(hosts)
             + _running_lease_findings(hosts) + _unprotected_vm_findings(hosts) + _orphan_findings(hosts) + _invalid_entry_findings(hosts)
-            + _disk_path_findings(hosts) + _liveness_findings(hosts) + _restart_pending_findings(hosts)
+            + _disk_path_findings(hosts) + _migration_findings(hosts) + _liveness_findings(hosts) + _restart_pending_findings(hosts)
             + _paused_vm_findings(hosts))
 
 

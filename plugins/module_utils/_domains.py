@@ -73,14 +73,31 @@ def _quiet(_context, _error):
     return None
 
 
-def domain_disks(names="all", uri=DEFAULT_URI):
-    """{domain name: [Disk]} for the named domains, or every defined domain when names is 'all'."""
+def disks_of(libvirt, domain):
+    """[Disk] of a libvirt domain object: its persistent definition's, and a running domain's live ones too.
+
+    Raises libvirt.libvirtError when the domain goes away meanwhile.
+    """
+    disks = leased_disks(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    if domain.isActive():  # a running domain holds the leases of its live definition
+        known = set(disk.path for disk in disks)
+        disks += [disk for disk in leased_disks(domain.XMLDesc(0)) if disk.path not in known]
+    return disks
+
+
+def open_libvirt(uri=DEFAULT_URI):
+    """(libvirt module, connection) to uri; LibvirtError (what to do) when libvirtd does not answer."""
     libvirt = _libvirt()
     try:
-        conn = libvirt.open(uri)
+        return libvirt, libvirt.open(uri)
     except libvirt.libvirtError as exc:
         raise LibvirtError("cannot connect to libvirtd at %s: %s; start libvirtd or set the libvirt URI"
                            % (uri, exc))
+
+
+def domain_disks(names="all", uri=DEFAULT_URI):
+    """{domain name: [Disk]} for the named domains, or every defined domain when names is 'all'."""
+    libvirt, conn = open_libvirt(uri)
     try:
         if names == "all" or names == ["all"]:
             domains = conn.listAllDomains(0)
@@ -95,11 +112,7 @@ def domain_disks(names="all", uri=DEFAULT_URI):
         result = {}
         for domain in domains:
             try:
-                disks = leased_disks(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-                if domain.isActive():  # a running domain holds the leases of its live definition
-                    known = set(disk.path for disk in disks)
-                    disks += [disk for disk in leased_disks(domain.XMLDesc(0)) if disk.path not in known]
-                result[domain.name()] = disks
+                result[domain.name()] = disks_of(libvirt, domain)
             except libvirt.libvirtError as exc:
                 if names == "all" or names == ["all"]:
                     continue  # undefined while we listed

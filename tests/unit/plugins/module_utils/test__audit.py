@@ -305,3 +305,35 @@ def test_nothing_pending_and_no_unprotected_vm_is_no_finding():
     assert audit(hosts) == []
     hosts["kvm1"]["sanlock_pending"] = hosts["kvm1"]["unprotected"] = None  # the daemon did not answer
     assert audit(hosts) == []
+
+
+def migration_info(i, domains=None, paths=None):
+    """What the migration_info module returns on kvm<i> of clean_cluster() (paths: the second pass)."""
+    return {"hostname": "kvm%d" % i, "lock_manager": "sanlock", "disk_lease_dir": "/var/lib/libvirt/sanlock",
+            "auto_disk_leases": True, "host_id": i, "owner_name": "kvm%d" % i, "joined": True, "join": None,
+            "slots": {}, "domains": domains or {}, "mem_available_kib": 1, "paths": paths or {}, "errors": []}
+
+
+def test_migration_findings_are_failures_on_the_host_they_concern():
+    hosts = clean_cluster()
+    vm1 = {"state": "running", "active": True, "memory_kib": 1, "disks": [
+        {"path": DISK, "target": "vda", "shared": False, "kind": "file"}]}
+    big = {"state": "shutoff", "active": False, "memory_kib": 1, "disks": [
+        {"path": "/d%d" % i, "target": "vda", "shared": False, "kind": "file"} for i in range(9)]}
+    there = {DISK: {"exists": True, "kind": "file"}}
+    hosts["kvm1"]["migration"] = migration_info(1, {"vm1": vm1}, there)
+    hosts["kvm2"]["migration"] = migration_info(2, paths=there)
+    hosts["kvm3"]["migration"] = migration_info(3, paths=there)
+    assert audit(hosts) == []
+    hosts["kvm2"]["migration"]["lock_manager"] = "none"
+    hosts["kvm3"]["migration"]["paths"] = {DISK: {"exists": False, "kind": None}}
+    hosts["kvm3"]["migration"]["domains"] = {"big": big}
+    found = [f for f in audit(hosts) if f["check"] == "migration"]
+    assert [(f["host"], f["subject"], f["severity"]) for f in found] == [
+        ("kvm1", "vm1: " + DISK, "error"), ("kvm2", "migration settings", "error"), ("kvm3", "big", "error")]
+    assert found[0]["detail"].startswith("cannot migrate to kvm3: the disk path does not exist there")
+    assert "9 lockable disks" in found[2]["detail"]
+    assert failures(found) == found
+    assert "== Live migration: settings that refuse it, disks other hosts cannot reach, too many disks (3)" in report(found)
+    for finding in found:
+        assert "playbook" not in finding["detail"] and "role" not in finding["detail"], finding
