@@ -5,7 +5,7 @@
 """`make bench`: run the benchmarks, print one table, write bench-results/<name>.json.
 
 Usage: .venv/bin/python tests/bench/run.py [NAME ...]   (or BENCH="cleanup create" in the environment)
-Names: host_id, cleanup, create, first_vm, rerun, recover (default: all). The lab
+Names: host_id, cleanup, create, first_vm, rerun, recover, migrate (default: all). The lab
 benchmarks use LAB_DIR (default /var/tmp/autolease-bench) and boot it if needed.
 Each JSON file holds the environment (CPUs, kernel, load, sanlock/libvirt/
 python versions, date) and the rows: ours_s, stock_s and the ratio
@@ -46,6 +46,7 @@ BENCHMARKS = {
     "first_vm": bench_lab.first_vm,
     "rerun": bench_lab.rerun,
     "recover": bench_lab.recover,
+    "migrate": bench_lab.migrate,
 }
 
 
