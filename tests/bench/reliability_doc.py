@@ -110,6 +110,22 @@ TABLE = [
      "hang on its daemon); recover.yml refuses while the reachable host still runs the VM's qemu, naming it",
      ["tests/integration/test_recover_lab.py::test_a_hung_host_still_running_its_vm_is_refused",
       "tests/unit/plugins/module_utils/test__recover.py::test_a_reachable_host_still_running_the_qemu_is_hung_not_dead"]),
+    ("a VM is live-migrated between hosts", "the source releases the lease when its CPUs stop, the destination "
+     "acquires it on resume under its own host_id (daemon and lease owner on storage checked at each step); the "
+     "same disk on a third host is refused meanwhile",
+     ["tests/integration/test_migration_lab.py::test_the_lease_follows_the_vm_lab1_to_lab2_and_back_and_a_third_host_is_refused"]),
+    ("a migration to a host without the lock manager", "libvirt 9.0 accepts it and runs the VM without a lease "
+     "(recorded); the collection's preflight refuses it and maintenance.yml changes nothing",
+     ["tests/integration/test_migration_lab.py::test_libvirt_migrates_to_a_host_without_the_lock_manager_and_the_vm_runs_there_unprotected",
+      "tests/integration/test_maintenance_lab.py::test_the_preflight_refuses_a_destination_without_the_lock_manager"]),
+    ("a VM left paused between two hosts while a third starts its disk", "libvirt's resume acquires without the "
+     "lease version it received: not detected (recorded, documented); maintenance.yml never leaves VMs paused",
+     ["tests/integration/test_migration_lab.py::test_the_destination_does_not_check_the_lease_version_it_received"]),
+    ("host maintenance: sanlock restart on every host, VMs running", "maintenance.yml drains each host in turn, "
+     "restarts sanlock, rejoins, waits for LIVE from every peer, brings the VMs back: no cold VM start, nothing "
+     "pending; a VM that cannot move (local disk) stops the run before any change",
+     ["tests/integration/test_maintenance_lab.py::test_a_rolling_maintenance_restarts_sanlock_everywhere_with_no_vm_restart",
+      "tests/integration/test_maintenance_lab.py::test_the_maintenance_refuses_and_changes_nothing_when_a_vm_cannot_move"]),
     ("cleanup: another host's daemon opened a lease file before the cleanup deleted it",
      "the lease is cleared on storage while held, before the delete: acquiring the deleted file fails with -223 "
      "(Lease does not exist on storage), also after the cleanup host's daemon restarts",
@@ -219,7 +235,7 @@ TABLE = [
      ["tests/integration/test_pending_lab.py::test_the_libvirt_guard_counts_qemu_pid_files_when_virsh_fails"]),
 ]
 
-BENCH_ORDER = ["cleanup", "create", "first_vm", "rerun", "host_id"]
+BENCH_ORDER = ["cleanup", "create", "first_vm", "rerun", "host_id", "recover", "migrate"]
 
 
 def _check_tests():
