@@ -332,6 +332,10 @@ def plan(source, candidates, domains=None):
     (every candidate's problems for them, and memory too short).
     """
     src = name_of(source)
+    if source.get("domains") is None:  # never an empty plan that looks like "nothing to move"
+        return {"plan": {}, "problems": [_problem(None, src, None, "the domains of %s are unknown: %s" % (
+            src, "; ".join(source.get("errors") or ["migration_info ran with an empty libvirt_uri"])),
+            "make libvirt answer on %s (systemctl status libvirtd), then run migration_info again" % src)]}
     names = active_domains(source) if domains is None else sorted(domains)
     hosts = dict((name, dict(info, host=name)) for name, info in (candidates or {}).items() if name != src)
     pair = dict((name, pair_problems(source, info)) for name, info in hosts.items())

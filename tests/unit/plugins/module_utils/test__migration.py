@@ -179,3 +179,11 @@ def test_group_findings_compare_each_host_with_the_group():
         ("kvm2", "big", "big has 9 lockable disks (read-write, shareable ones included"),
         ("kvm3", "migration settings", "lock_manager on kvm3 is 'none', not 'sanlock'")]
     assert all("fix: " in f["detail"] for f in got)
+
+
+def test_plan_without_the_sources_domains_is_a_problem_not_an_empty_plan():
+    hosts = cluster()
+    source = dict(hosts["kvm1"], host="kvm1", domains=None, errors=["cannot connect to libvirtd at qemu:///system"])
+    got = _migration.plan(source, hosts)
+    assert got["plan"] == {} and [(p["domain"], p["reason"]) for p in got["problems"]] == [
+        (None, "the domains of kvm1 are unknown: cannot connect to libvirtd at qemu:///system")]
