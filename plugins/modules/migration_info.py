@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: migration_info
 short_description: Read what a live migration from or to this host needs to keep its disk leases
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Reads, on one host, what the C(autolease.sanlock.migration_preflight) and C(autolease.sanlock.migration_plan)
     filters compare between a source and a destination - libvirt's lock settings, this host's lockspace join
