@@ -117,8 +117,13 @@ def _metadata(info):
     return dict((key, info[key]) for key in ("exists", "type", "owner", "group", "mode") if key in info)
 
 
-def observe(watch):
-    """The observation of everything watch names (see the module docstring)."""
+def observe(watch, known=None):
+    """The observation of everything watch names (see the module docstring).
+
+    known: readings the caller already made in this run, reused instead of reading again:
+    {"mounts": (paths asked, _host_info.mounts(paths)), "joins": _host_info.joined_lockspaces()}.
+    """
+    known = known or {}
     seen = {}
     if watch.get("files"):
         seen["files"] = dict((path, dict(_metadata(info), **({"sha256": info["sha256"]} if "sha256" in info else {})))
@@ -134,12 +139,16 @@ def observe(watch):
     if watch.get("users"):
         seen["users"] = _host_info.user_groups(watch["users"])
     if watch.get("mounts"):
-        table = _host_info.mounts(watch["mounts"]) or {}
+        asked, table = known.get("mounts") or ((), None)
+        if table is None or not set(watch["mounts"]) <= set(asked):
+            table = _host_info.mounts(watch["mounts"])
+        table = table or {}
         seen["mounts"] = dict((path, dict((key, table[path].get(key)) for key in ("source", "fstype", "root",
                                                                                   "underneath"))
                                if path in table else None) for path in watch["mounts"])
     if watch.get("joins"):
-        joins = _host_info.joined_lockspaces() or []
+        joins = known["joins"] if known.get("joins") is not None else _host_info.joined_lockspaces()
+        joins = joins or []
         seen["joins"] = dict(("%s@%s" % (int(join["host_id"]), join["lease_dir"]),
                               any(have["verified"] and have["host_id"] == int(join["host_id"])
                                   and have["path"] == lockspace_path(os.path.normpath(join["lease_dir"]))
@@ -227,8 +236,11 @@ def _part(seen, watch):
     return part
 
 
-def read(receipt_dir, names):
-    """name -> {inputs, input_values, drift} (drift: the host now against the receipt), None without a receipt."""
+def read(receipt_dir, names, known=None):
+    """name -> {inputs, input_values, drift} (drift: the host now against the receipt), None without a receipt.
+
+    known: readings already made in this run (see observe()).
+    """
     receipts = {}
     for name in names:
         receipt = load(receipt_dir, name)
@@ -236,7 +248,7 @@ def read(receipt_dir, names):
             receipts[name] = receipt and dict(receipt, watch=check_watch(receipt.get("watch") or {}))
         except OptionError:
             receipts[name] = None  # written by another version: no receipt
-    seen = observe(_merged(receipt["watch"] for receipt in receipts.values() if receipt))
+    seen = observe(_merged(receipt["watch"] for receipt in receipts.values() if receipt), known)
     return dict((name, None if receipt is None else
                  {"inputs": receipt["inputs"], "input_values": receipt.get("input_values"),
                   "drift": drift(receipt.get("observed") or {}, _part(seen, receipt["watch"]))})

@@ -241,7 +241,10 @@ def main():
         info = host_info(params["paths"], units=params["units"], users=params["users"],
                          lease_dir=params["lease_dir"], libvirt_uri=params["libvirt_uri"],
                          qemu_run_dir=params["qemu_run_dir"], sanlock_conf=params["sanlock_conf"])
-        info["receipts"] = _receipt.read(params["receipt_dir"], params["receipts"])
+        # The receipts' mounts and joins are read once, by host_info() above.
+        info["receipts"] = _receipt.read(params["receipt_dir"], params["receipts"],
+                                         known={"mounts": (params["paths"], info["mounts"]),
+                                                "joins": info["lockspaces"]})
     except AutoleaseError as err:  # the lease storage does not answer (StorageTimeout)
         module.fail_json(msg=str(err))
     if params["os_facts"]:
