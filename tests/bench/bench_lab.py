@@ -30,6 +30,7 @@ recover: a VM on lab3, lab3 crashed (its init killed: sanlock and qemu die),
 """
 
 import json
+import os
 import pathlib
 import re
 import statistics
@@ -188,7 +189,7 @@ MIGRATE_VM = "benchmig"
 MIGRATE_DISK = "/srv/lab-images/benchmig.img"
 MIGRATE_HOSTS = ("lab1", "lab2")
 MIGRATE_BLOCKS = 3  # alternated blocks with and without the lock manager
-MIGRATE_PER_BLOCK = 5
+MIGRATE_PER_BLOCK = 10
 _MIGRATE = "virsh migrate --live --unsafe --persistent --undefinesource {vm} qemu+tcp://{dst}/system"
 
 
@@ -200,7 +201,7 @@ def _lock_manager(on):
 
 
 def _downtime_ms(jobinfo):
-    found = re.search(r"^Total downtime:\s+(\d+) ms", jobinfo, re.M)
+    found = re.search(r"^Total downtime:\s+(\d+)\s+ms", jobinfo, re.M)
     assert found, jobinfo
     return int(found.group(1))
 
@@ -246,3 +247,56 @@ def migrate():
              "ours_s": ours, "stock": "same, no lock manager", "stock_s": stock,
              "checks": {"with_sanlock_ms": with_lock, "without_ms": without,
                         "added_ms": round((ours - stock) * 1000.0, 1)}}]
+
+
+AUDIT = str(_common.REPO / "playbooks" / "audit.yml")
+SCALE_DIR = "/var/tmp/autolease-scale"
+SCALE_SIZES = (3, 8)
+SCALE_RERUNS = 3
+
+
+def _scale_run(count):
+    """A fresh lab of count hosts: site.yml's first rollout, its re-runs (changed=0 checked), the audit."""
+    _common.lab_py("down", timeout=600)
+    _common.lab_py("up", timeout=3600)
+    first_s, dummy = _common.playbook(SITE)
+    reruns = []
+    for dummy in range(SCALE_RERUNS):
+        seconds, out = _common.playbook(SITE)
+        assert _changed_total(out) == 0, "site.yml re-run on %d hosts is not idempotent:\n%s" % (count, out[-4000:])
+        reruns.append(round(seconds, 2))
+    audit_s, dummy = _common.playbook(AUDIT)
+    return {"first_s": round(first_s, 1), "rerun_s": statistics.median(reruns), "reruns_s": reruns,
+            "audit_s": round(audit_s, 1)}
+
+
+def scale():
+    """site.yml's first rollout and re-run, and the audit, on a fresh lab of 3 and of 8 hosts (its own LAB_DIR).
+    Targets: 8 hosts at most 2x the time of 3 for the rollout and for the re-run. The rows compare 8 hosts
+    (ours) with 3 (other); the checks carry the per-host cost."""
+    saved = dict((key, os.environ.get(key)) for key in ("LAB_DIR", "LAB_HOSTS"))
+    os.environ["LAB_DIR"] = SCALE_DIR
+    figures = {}
+    try:
+        for count in SCALE_SIZES:
+            os.environ["LAB_HOSTS"] = str(count)
+            figures[count] = _scale_run(count)
+    finally:
+        _common.lab_py("down", timeout=600, check=False)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    small, large = SCALE_SIZES
+    rows = []
+    for key, what in (("first_s", "site.yml first rollout"), ("rerun_s", "site.yml re-run (median of %d)"
+                                                               % SCALE_RERUNS), ("audit_s", "audit.yml")):
+        rows.append({"case": "%s, %d hosts vs %d" % (what, large, small), "ours_s": figures[large][key],
+                     "stock": "same, %d hosts" % small, "stock_s": figures[small][key],
+                     "checks": {"per_host_s": dict((count, round(figures[count][key] / count, 2))
+                                                   for count in SCALE_SIZES),
+                                "growth": round(figures[large][key] / figures[small][key], 2),
+                                "target_growth": 2.0 if key != "audit_s" else None,
+                                "figures": figures}})
+    return rows

@@ -5,11 +5,12 @@
 """`make bench`: run the benchmarks, print one table, write bench-results/<name>.json.
 
 Usage: .venv/bin/python tests/bench/run.py [NAME ...]   (or BENCH="cleanup create" in the environment)
-Names: host_id, cleanup, create, first_vm, rerun, recover, migrate (default: all). The lab
+Names: host_id, cleanup, create, first_vm, rerun, recover, migrate, scale (default: all). The lab
 benchmarks use LAB_DIR (default /var/tmp/autolease-bench) and boot it if needed.
 Each JSON file holds the environment (CPUs, kernel, load, sanlock/libvirt/
 python versions, date) and the rows: ours_s, stock_s and the ratio
-stock/ours (> 1: ours is faster; for rerun: site.yml/facts-only).
+stock/ours (> 1: ours is faster; for rerun: site.yml/facts-only;
+for scale: 8 hosts/3 hosts).
 Timings are reported, never asserted; the correctness checks inside each
 benchmark (no held lease deleted, re-run changed=0, ...) do fail the run.
 """
@@ -47,10 +48,13 @@ BENCHMARKS = {
     "rerun": bench_lab.rerun,
     "recover": bench_lab.recover,
     "migrate": bench_lab.migrate,
+    "scale": bench_lab.scale,
 }
 
 
 def _ratio(row):
+    if "growth" in row.get("checks", {}):  # scale: the larger lab's time over the smaller one's
+        return row["checks"]["growth"]
     if row["case"].startswith("site.yml"):
         return row["ours_s"] / row["stock_s"]
     return row["stock_s"] / row["ours_s"] if row["ours_s"] else None
