@@ -9,10 +9,6 @@ input checks, their registration and a render through the real ansible-core temp
 """
 
 import copy
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -24,7 +20,6 @@ from ansible_collections.autolease.sanlock.plugins.filter.migration import (
     migration_preflight,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 LEASES = "/var/lib/libvirt/sanlock"
 SLOTS = dict((str(i), {"owner_name": "kvm%d" % i, "generation": 1}) for i in (1, 2, 3))
 
@@ -42,23 +37,6 @@ def cluster():
         {"path": "/images/%s.img" % name, "target": "vda", "shared": False, "kind": "file"}]}) for name in ("db", "web"))
     paths = dict((path, {"exists": True, "kind": "file"}) for path in ("/images/db.img", "/images/web.img"))
     return {"kvm1": info(1, vms), "kvm2": info(2, paths=paths), "kvm3": info(3, paths=paths)}
-
-
-def ansible_debug(tmp_path, expr, extra_vars):
-    """Render expr with `ansible localhost -m debug` (json callback); return (msg, the task's host result)."""
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps(extra_vars))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
-                           "-e", "@" + str(vars_file), "-m", "ansible.builtin.debug", "-a", "msg=" + expr],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
-    try:
-        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible printed no result: %s %s" % (proc.stdout, proc.stderr))
-    return result.get("msg"), result
 
 
 def test_registered_under_their_names():
@@ -90,14 +68,14 @@ def test_disk_paths_of_one_result_a_list_or_a_dict():
     assert migration_disk_paths(hosts) == want
 
 
-def test_through_ansible_templating(tmp_path):
+def test_through_ansible_templating(render):
     hosts = cluster()
     hosts["kvm3"]["lock_manager"] = "none"
     expr = ("{{ {'pre': hosts.kvm1 | combine({'host': 'kvm1'}) | autolease.sanlock.migration_preflight("
             "hosts.kvm3 | combine({'host': 'kvm3'}), ['web']) | map(attribute='reason') | list,"
             " 'plan': hosts.kvm1 | combine({'host': 'kvm1'}) | autolease.sanlock.migration_plan(hosts),"
             " 'paths': hosts | autolease.sanlock.migration_disk_paths} }}")
-    msg, result = ansible_debug(tmp_path, expr, {"hosts": hosts})
+    msg, result = render(expr, {"hosts": hosts})
     assert msg == {"pre": ["lock_manager on kvm3 is 'none', not 'sanlock': libvirt refuses a migration between "
                            "hosts whose lock managers differ, and without sanlock no disk lease protects the VM "
                            "there"],

@@ -11,12 +11,6 @@ through the real ansible-core templating, so the FilterModule registration is
 exercised.
 """
 
-import json
-import os
-import subprocess
-import sys
-
-
 from ansible_collections.autolease.sanlock.plugins.filter.state import (
     FilterModule,
     host_ids_settled,
@@ -24,7 +18,6 @@ from ansible_collections.autolease.sanlock.plugins.filter.state import (
     state_unshared,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 CONF = "/etc/sanlock/sanlock.conf"
 LEASES = "/var/lib/libvirt/sanlock"
 LOCKSPACE = LEASES + "/__LIBVIRT__DISKS__"
@@ -170,27 +163,10 @@ def test_registered_under_their_names():
                                         "lockspace_join": lockspace_join}
 
 
-def ansible_debug(tmp_path, expr, extra_vars):
-    """Render expr with `ansible localhost -m debug` (json callback); return (msg, the task's host result)."""
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps(extra_vars))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json")
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible"), "localhost", "-c", "local",
-                           "-e", "@" + str(vars_file), "-m", "ansible.builtin.debug", "-a", "msg=" + expr],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
-    try:
-        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible printed no result: %s %s" % (proc.stdout, proc.stderr))
-    return result.get("msg"), result
-
-
-def test_through_ansible_templating(tmp_path):
+def test_through_ansible_templating(render):
     expr = ("{{ {'unshared': states | autolease.sanlock.state_unshared('" + LOCKSPACE + "'),"
             " 'settled': facts | autolease.sanlock.host_ids_settled({'kvm1': 1, 'kvm2': 2})} }}")
-    msg, result = ansible_debug(tmp_path, expr, {"states": shared_states(), "facts": facts(kvm1=1, kvm2=2)})
+    msg, result = render(expr, {"states": shared_states(), "facts": facts(kvm1=1, kvm2=2)})
     assert msg == {"unshared": [], "settled": {"kvm1": 1, "kvm2": 2}}, result
 
 
