@@ -43,6 +43,15 @@ rm -rf "$tmp"
 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,iproute2 \
     "$release" "$tmp" "$mirror"
 
+# One sanlock uid and gid on every image, as on any cluster sharing lease
+# storage: sanlock opens the lockspace and the lease files by uid and gid, and
+# Debian's package allocates them at install (101:102 on bookworm, 100:101 on
+# trixie). The package keeps a user that exists. (The shared_storage role
+# refuses a host whose ids differ from the lockspace's owner.)
+chroot "$tmp" groupadd --system --gid 179 sanlock
+chroot "$tmp" useradd --system --uid 179 --gid sanlock --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin --comment sanlock sanlock
+
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get install -y -q --no-install-recommends $stack
 chroot "$tmp" apt-get clean
