@@ -75,7 +75,7 @@ def host_specs(value=None):
     if value.isdigit():
         count = int(value)
         if not 1 <= count <= 50:
-            raise LabError("LAB_HOSTS=%s: expected a number of hosts from 1 to 50" % count)
+            raise LabError("LAB_HOSTS=%r: expected a number of hosts from 1 to 50" % value)
         return [("lab%d" % i,) + DEFAULT_IMAGE for i in range(1, count + 1)]
     specs = []
     for word in value.split():
