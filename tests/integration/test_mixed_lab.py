@@ -133,6 +133,12 @@ def test_a_bad_lab_hosts_names_the_value(value):
 def test_images_are_keyed_by_recipe_release_and_variant():
     keys = set(labmod.image_key(release, variant) for release in labmod.RELEASES for variant in labmod.VARIANTS)
     assert len(keys) == 4 and all(key.endswith(("-monolithic", "-modular")) for key in keys)
+    # A new build replaces older builds of its own release and variant only (and the pre-release-key images).
+    assert labmod.replaced_by("b79ef068329b0aea", "bookworm", "monolithic")
+    assert labmod.replaced_by("0123456789abcdef-trixie-modular", "trixie", "modular")
+    assert not labmod.replaced_by("0123456789abcdef-trixie-modular", "trixie", "monolithic")
+    assert not labmod.replaced_by("b79ef068329b0aea", "trixie", "monolithic")
+    assert not labmod.replaced_by(".lock", "bookworm", "monolithic")
 
 
 @pytest.mark.lab

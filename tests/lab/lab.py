@@ -135,13 +135,19 @@ def _build_image(release, variant):
         tail = build_log.read_text(errors="replace").splitlines()[-30:]
         raise LabError("building the image failed (exit %d); last lines of %s:\n%s"
                        % (res.returncode, build_log, "\n".join(tail)))
-    # Older builds of the same release and variant go; other images stay (other labs use them).
     for old in IMAGE_DIR.iterdir():
-        if (old.is_dir() and old != root.parent and old.name.endswith("-%s-%s" % (release, variant))
+        if (old.is_dir() and old != root.parent and replaced_by(old.name, release, variant)
                 and not _image_in_use(old)):
             log("removing outdated image %s" % old.name)
             shutil.rmtree(old, ignore_errors=True)
     return root
+
+
+def replaced_by(name, release, variant):
+    """Whether the cached image `name` is an older build of this release and variant (a bare recipe hash is a
+    Debian 12 image of the recipe before releases). Images of other releases and variants stay: other labs use them."""
+    match = re.match(r"^[0-9a-f]{16}(?:-([a-z]+)-([a-z]+))?$", name)
+    return bool(match) and (match.group(1, 2) if match.group(1) else DEFAULT_IMAGE) == (release, variant)
 
 
 def _image_in_use(image_dir):
