@@ -45,7 +45,7 @@ class Lab:
         """Boot a crashed or powered-off lab host with its disk; returns systemd's state once booted."""
         target = labmod.Host(host)
         if target.init_pid() is None:
-            target.boot(labmod.image_root())
+            target.boot(target.image_root())
         state = target.wait_running()
         labmod.write_inventory([labmod.Host(name) for name in self.hosts])
         return state

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Build the lab's base image: one Debian 12 tree that every lab host boots from
-# through its own overlay. The cache key is the sha256 of this file, so editing
-# the recipe rebuilds the image on the next `make lab`.
+# Build a lab base image: one Debian tree that lab hosts boot from through their
+# own overlays. The cache key is the sha256 of this file plus the release and
+# the variant, so editing the recipe rebuilds the images on the next `make lab`.
 #
-# usage: image.sh ROOTFS_DIR
+# usage: image.sh ROOTFS_DIR [RELEASE [VARIANT]]
+#   RELEASE  bookworm (Debian 12, the default) or trixie (Debian 13)
+#   VARIANT  monolithic (libvirtd, the default) or modular (socket-activated
+#            virtqemud units, libvirtd masked: the layout RHEL 9 and Fedora
+#            ship; see the LAB-ONLY note at the modular block below)
 #
 # Everything marked LAB-ONLY below exists because the build machines are not
 # real KVM hosts (no CAP_SYS_RESOURCE, no watchdog device, read-only cgroup v1
@@ -11,13 +15,25 @@
 # never set these; real hosts keep the defaults.
 set -euo pipefail
 
-root=${1:?usage: image.sh ROOTFS_DIR}
+root=${1:?usage: image.sh ROOTFS_DIR [bookworm|trixie [monolithic|modular]]}
+release=${2:-bookworm}
+variant=${3:-monolithic}
 mirror=${LAB_MIRROR:-http://deb.debian.org/debian}
-# The stack, and every package the roles install (cron; python3-apt for Ansible's
-# apt module): the lab hosts have no route to a mirror (their network is the
-# lab's own bridge), so the roles find them installed.
-stack="sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock libvirt-clients
-       python3-libvirt qemu-system-x86 qemu-utils augeas-tools cron python3-apt"
+# The stack the roles install (roles/*/vars/Debian*.yml) and every other package
+# they install (cron; python3-apt for Ansible's apt module), preinstalled: the lab
+# hosts have no route to a mirror (their network is the lab's own bridge), so the
+# roles' package tasks find them in place.
+case $release in
+    bookworm) stack="sanlock python3-sanlock libvirt-daemon-system libvirt-sanlock libvirt-clients
+                     python3-libvirt qemu-system-x86 qemu-utils augeas-tools cron python3-apt" ;;
+    trixie)   stack="sanlock python3-sanlock libvirt-daemon-system libvirt-daemon-plugin-sanlock
+                     libvirt-clients python3-libvirt qemu-system-x86 qemu-utils augeas-tools cron python3-apt" ;;
+    *) echo "image.sh: release '$release' is not supported: use bookworm or trixie" >&2; exit 2 ;;
+esac
+case $variant in
+    monolithic|modular) ;;
+    *) echo "image.sh: variant '$variant' is not supported: use monolithic or modular" >&2; exit 2 ;;
+esac
 
 tmp="$root.partial"
 cleanup_mounts() {  # debootstrap leaves /proc and /sys mounted when it fails
@@ -27,7 +43,16 @@ trap cleanup_mounts EXIT
 cleanup_mounts
 rm -rf "$tmp"
 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,iproute2 \
-    bookworm "$tmp" "$mirror"
+    "$release" "$tmp" "$mirror"
+
+# One sanlock uid and gid on every image, as on any cluster sharing lease
+# storage: sanlock opens the lockspace and the lease files by uid and gid, and
+# Debian's package allocates them at install (101:102 on bookworm, 100:101 on
+# trixie). The package keeps a user that exists. (The shared_storage role
+# refuses a host whose ids differ from the lockspace's owner.)
+chroot "$tmp" groupadd --system --gid 179 sanlock
+chroot "$tmp" useradd --system --uid 179 --gid sanlock --no-create-home --home-dir /nonexistent \
+    --shell /usr/sbin/nologin --comment sanlock sanlock
 
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive chroot "$tmp" apt-get install -y -q --no-install-recommends $stack
@@ -79,6 +104,87 @@ for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
             e2scrub_reap.service fstrim.timer; do
     ln -sf /dev/null "$tmp/etc/systemd/system/$unit"
 done
+
+# The modular layout, as RHEL 9 and Fedora enable it: the QEMU driver's own
+# socket-activated daemon virtqemud (units virtqemud.service and its sockets,
+# config read from /etc/libvirt/qemu.conf and qemu-sanlock.conf), libvirtd masked.
+# LAB-ONLY: Debian builds no modular daemon binaries (checked: no virtqemud in
+# trixie's libvirt 11.3.0 nor in sid's 12.8.0), so the virtqemud units here run
+# Debian's libvirtd, which takes the sockets systemd hands it by their names.
+# What this exercises for real: the unit names, socket activation, drop-ins
+# and restarts the libvirt role manages (libvirt_daemon: auto); not a
+# virtqemud binary.
+if [ "$variant" = modular ]; then
+    systemctl --root="$tmp" disable libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket
+    systemctl --root="$tmp" mask libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket
+    units=$tmp/etc/systemd/system
+    cat > "$units/virtqemud.service" <<'UNIT'
+# LAB-ONLY (autolease lab image): Debian's libvirtd in virtqemud's place; see tests/lab/image.sh
+[Unit]
+Description=libvirt QEMU daemon (lab stand-in: Debian's libvirtd under the modular unit names)
+Wants=virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket
+After=virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket
+Requires=virtlogd.socket
+After=virtlogd.socket network.target dbus.service remote-fs.target
+
+[Service]
+Type=notify-reload
+Environment=VIRTQEMUD_ARGS="--timeout 120"
+ExecStart=/usr/sbin/libvirtd $VIRTQEMUD_ARGS
+ExecReload=/bin/kill -HUP $MAINPID
+KillMode=process
+Restart=on-failure
+LimitNOFILE=1024:524288
+TasksMax=32768
+LimitMEMLOCK=64M
+
+[Install]
+WantedBy=multi-user.target
+Also=virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket
+UNIT
+    for sock in "" -ro -admin; do
+        path=/run/libvirt/libvirt-sock$sock mode=0666
+        [ "$sock" = -admin ] && path=/run/libvirt/libvirt-admin-sock mode=0600
+        bind=""
+        [ -n "$sock" ] && bind=$'BindsTo=virtqemud.socket\nAfter=virtqemud.socket'
+        cat > "$units/virtqemud$sock.socket" <<UNIT
+# LAB-ONLY (autolease lab image): see virtqemud.service
+[Unit]
+Description=libvirt QEMU daemon socket$sock (lab stand-in)
+$bind
+
+[Socket]
+ListenStream=$path
+FileDescriptorName=libvirtd$sock.socket
+Service=virtqemud.service
+SocketMode=$mode
+RemoveOnStop=yes
+
+[Install]
+WantedBy=sockets.target
+UNIT
+    done
+    # Migration over the lab bridge (see auth_tcp above) through the stand-in too.
+    systemctl --root="$tmp" disable libvirtd-tcp.socket
+    systemctl --root="$tmp" mask libvirtd-tcp.socket
+    cat > "$units/virtqemud-tcp.socket" <<'UNIT'
+# LAB-ONLY (autolease lab image): see virtqemud.service
+[Unit]
+Description=libvirt QEMU daemon TCP socket (lab stand-in)
+BindsTo=virtqemud.socket
+After=virtqemud.socket
+
+[Socket]
+ListenStream=16509
+FileDescriptorName=libvirtd-tcp.socket
+Service=virtqemud.service
+
+[Install]
+WantedBy=sockets.target
+UNIT
+    systemctl --root="$tmp" enable virtqemud.service virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket \
+        virtqemud-tcp.socket
+fi
 
 # Let the controller's Ansible find a python and a machine id per host (the
 # machine id is written per host at boot: an empty file makes systemd create one).

@@ -1,7 +1,8 @@
-"""The autolease lab: a local cluster of real Debian 12 hosts.
+"""The autolease lab: a local cluster of real Debian hosts (12 and 13).
 
 Each host is a systemd-nspawn container booting real systemd from its own
-overlay over one cached base image (tests/lab/image.sh). All hosts bind-mount
+overlay over a cached base image (tests/lab/image.sh), one image per Debian
+release and libvirt daemon layout (monolithic libvirtd or modular virtqemud). All hosts bind-mount
 one directory of the build machine, <LAB_DIR>/shared, at /srv/lab-shared: the
 stand-in for the NFS export that the shared_storage role mounts on the lease
 directory.
@@ -23,12 +24,18 @@ usage: lab.py up | down | status | inventory | pid HOST | run HOST CMD...
 
 Environment: LAB_DIR (default /var/tmp/autolease-lab), LAB_HOSTS (default 3),
 LAB_IMAGE_DIR (image cache, default LAB_DIR/image; several labs can share one).
+
+LAB_HOSTS is a number of Debian 12 hosts (lab1..labN) or a list of host specs
+NAME:RELEASE[-modular], e.g. "lab1:bookworm lab2:trixie lab3:trixie-modular":
+RELEASE is bookworm (Debian 12) or trixie (Debian 13); -modular boots the
+modular libvirt daemons (virtqemud and friends) in place of libvirtd.
 """
 
 import fcntl
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -62,15 +69,43 @@ def log(msg):
     print("lab: " + msg, file=sys.stderr, flush=True)
 
 
+RELEASES = ("bookworm", "trixie")  # what tests/lab/image.sh builds
+VARIANTS = ("monolithic", "modular")
+DEFAULT_IMAGE = ("bookworm", "monolithic")
+_SPEC = re.compile(r"^(?P<name>[a-z][a-z0-9-]{0,30}):(?P<release>[a-z]+)(?P<modular>-modular)?$")
+
+
+def host_specs(value=None):
+    """LAB_HOSTS as [(name, release, variant)]: a number (that many Debian 12 hosts
+    lab1..labN with libvirtd) or a blank-separated list of NAME:RELEASE[-modular]."""
+    value = (os.environ.get("LAB_HOSTS", "3") if value is None else str(value)).strip()
+    if value.isdigit():
+        count = int(value)
+        if not 1 <= count <= 50:
+            raise LabError("LAB_HOSTS=%r: expected a number of hosts from 1 to 50" % value)
+        return [("lab%d" % i,) + DEFAULT_IMAGE for i in range(1, count + 1)]
+    specs = []
+    for word in value.split():
+        match = _SPEC.match(word)
+        if not match or match.group("release") not in RELEASES:
+            raise LabError("LAB_HOSTS=%r: %r is not NAME:RELEASE[-modular] with RELEASE one of %s "
+                           "(e.g. \"lab1:bookworm lab2:trixie lab3:trixie-modular\"), nor a number of hosts"
+                           % (value, word, ", ".join(RELEASES)))
+        specs.append((match.group("name"), match.group("release"),
+                      "modular" if match.group("modular") else "monolithic"))
+    names = [spec[0] for spec in specs]
+    if not 1 <= len(specs) <= 50 or len(set(names)) != len(names):
+        raise LabError("LAB_HOSTS=%r: expected 1 to 50 hosts with distinct names" % value)
+    return specs
+
+
 def host_names(count=None):
-    count = int(os.environ.get("LAB_HOSTS", "3")) if count is None else count
-    if not 1 <= count <= 50:
-        raise LabError("LAB_HOSTS=%s: expected a number of hosts from 1 to 50" % count)
-    return ["lab%d" % i for i in range(1, count + 1)]
+    return [spec[0] for spec in host_specs(count)]
 
 
-def image_key():
-    return hashlib.sha256(RECIPE.read_bytes()).hexdigest()[:16]
+def image_key(release=DEFAULT_IMAGE[0], variant=DEFAULT_IMAGE[1]):
+    """The cache key of an image: the recipe's sha256, the release and the variant."""
+    return "%s-%s-%s" % (hashlib.sha256(RECIPE.read_bytes()).hexdigest()[:16], release, variant)
 
 
 IMAGE_DIR = pathlib.Path(os.environ.get("LAB_IMAGE_DIR", str(LAB_DIR / "image")))
@@ -143,12 +178,12 @@ def hosts_file(names):
     return "\n".join(lines) + "\n"
 
 
-def image_root():
-    return IMAGE_DIR / image_key() / "rootfs"
+def image_root(key=None):
+    return IMAGE_DIR / (key or image_key()) / "rootfs"
 
 
-def ensure_image():
-    """Build the base image unless the cached one matches the recipe.
+def ensure_image(release=DEFAULT_IMAGE[0], variant=DEFAULT_IMAGE[1]):
+    """Build the image of this release and variant unless the cached one matches the recipe.
 
     Several labs (make lab, molecule scenarios, tests) share the cache: an
     exclusive lock makes a second caller wait for the first build.
@@ -156,27 +191,37 @@ def ensure_image():
     IMAGE_DIR.mkdir(parents=True, exist_ok=True)
     with open(IMAGE_DIR / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_image()
+        return _build_image(release, variant)
 
 
-def _build_image():
-    root = image_root()
+def _build_image(release, variant):
+    key = image_key(release, variant)
+    root = image_root(key)
     if root.is_dir():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     build_log = root.parent / "build.log"
-    log("building base image %s (debootstrap, 2-4 minutes; log: %s)" % (root.parent.name, build_log))
+    log("building base image %s (debootstrap, 2-4 minutes; log: %s)" % (key, build_log))
     with open(build_log, "wb") as out:
-        res = subprocess.run(["bash", str(RECIPE), str(root)], stdout=out, stderr=subprocess.STDOUT, check=False)
+        res = subprocess.run(["bash", str(RECIPE), str(root), release, variant],
+                             stdout=out, stderr=subprocess.STDOUT, check=False)
     if res.returncode != 0:
         tail = build_log.read_text(errors="replace").splitlines()[-30:]
         raise LabError("building the image failed (exit %d); last lines of %s:\n%s"
                        % (res.returncode, build_log, "\n".join(tail)))
     for old in IMAGE_DIR.iterdir():
-        if old.is_dir() and old != root.parent and not _image_in_use(old):
+        if (old.is_dir() and old != root.parent and replaced_by(old.name, release, variant)
+                and not _image_in_use(old)):
             log("removing outdated image %s" % old.name)
             shutil.rmtree(old, ignore_errors=True)
     return root
+
+
+def replaced_by(name, release, variant):
+    """Whether the cached image `name` is an older build of this release and variant (a bare recipe hash is a
+    Debian 12 image of the recipe before releases). Images of other releases and variants stay: other labs use them."""
+    match = re.match(r"^[0-9a-f]{16}(?:-([a-z]+)-([a-z]+))?$", name)
+    return bool(match) and (match.group(1, 2) if match.group(1) else DEFAULT_IMAGE) == (release, variant)
 
 
 def _image_in_use(image_dir):
@@ -219,10 +264,15 @@ class Host:
         return (" %s " % self.merged) in pathlib.Path("/proc/mounts").read_text()
 
     def image(self):
+        """The key of the image this host was booted from (tests/lab/image.sh's cache key)."""
         try:
             return (self.dir / "image").read_text().strip()
         except OSError:
             return None
+
+    def image_root(self):
+        """The image this host boots from again after a power-off or a crash."""
+        return image_root(self.image())
 
     # -- lifecycle -----------------------------------------------------
     def boot(self, root, names=None):
@@ -230,7 +280,7 @@ class Host:
         names = sorted(set(names or [h.name for h in all_hosts()]) | {self.name}, key=lambda n: int(n[3:]))
         for sub in ("upper", "work", "merged"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        (self.dir / "image").write_text(image_key() + "\n")
+        (self.dir / "image").write_text(pathlib.Path(root).parent.name + "\n")
         if not self.mounted():
             subprocess.run(
                 ["mount", "-t", "overlay", "overlay", "-o",
@@ -280,7 +330,7 @@ class Host:
     def reboot(self):
         """Power the host off and boot it again, keeping its disk (the overlay's upper directory)."""
         self.power_off()
-        self.boot(image_root())
+        self.boot(self.image_root())
         return self.wait_running()
 
     def stop(self):
@@ -293,7 +343,7 @@ class Host:
 
     def crash(self):
         """Kill the host at once, as a power cut: every process of it dies (sanlock, qemu), nothing is left
-        cleanly; the disk stays. Boot it again with boot(image_root()) and wait_running()."""
+        cleanly; the disk stays. Boot it again with boot(self.image_root()) and wait_running()."""
         init, nspawn = self.init_pid(), self.nspawn_pid()
         if init is not None:
             os.kill(init, signal.SIGKILL)  # the PID namespace dies with its init
@@ -391,8 +441,10 @@ def write_inventory(hosts):
 
 
 def cmd_up():
-    root = ensure_image()
-    wanted = [Host(n) for n in host_names()]
+    specs = host_specs()
+    roots = {image: ensure_image(*image) for image in sorted({spec[1:] for spec in specs})}
+    wanted = [Host(spec[0]) for spec in specs]
+    root_of = {spec[0]: roots[spec[1:]] for spec in specs}
     if not any(h.init_pid() for h in all_hosts()):
         # A cold start is a new cluster: leases of an earlier lab
         # whose hosts were killed (not brought down) must not leak into it.
@@ -404,11 +456,12 @@ def cmd_up():
         (LAB_DIR / sub).mkdir(parents=True, exist_ok=True)
     for extra in all_hosts():
         if extra.name not in {h.name for h in wanted}:
-            log("stopping %s (LAB_HOSTS is %d)" % (extra.name, len(wanted)))
+            log("stopping %s (not in LAB_HOSTS=%s)" % (extra.name, os.environ.get("LAB_HOSTS", "3")))
             extra.stop()
     started = []
     for host in wanted:
-        if host.init_pid() is not None and host.image() == image_key():
+        root = root_of[host.name]
+        if host.init_pid() is not None and host.image() == root.parent.name:
             continue
         if host.nspawn_pid() is not None or host.dir.exists():
             log("%s is stale (stopped or built from an older image): recreating it" % host.name)
@@ -421,9 +474,11 @@ def cmd_up():
     for host in wanted:  # a lab grown or shrunk: every host names every other
         (host.merged / "etc" / "hosts").write_text(hosts_file([h.name for h in wanted]))
     for host in wanted:
-        res = host.run("systemctl is-active sanlock libvirtd", check=False)
+        # libvirtd, or on a modular host virtqemud's socket (virtqemud itself starts on the first connection)
+        daemon = "virtqemud.socket" if host.image().endswith("-modular") else "libvirtd"
+        res = host.run("systemctl is-active sanlock %s" % daemon, check=False)
         if res.returncode != 0:
-            raise LabError("%s: sanlock/libvirtd not active: %s" % (host.name, res.stdout.split()))
+            raise LabError("%s: sanlock/%s not active: %s" % (host.name, daemon, res.stdout.split()))
     path = write_inventory(wanted)
     log("%d hosts up (%s); inventory: %s" % (len(wanted), ", ".join(h.name for h in wanted), path))
 
@@ -476,7 +531,7 @@ def main(argv):
         elif cmd == "boot":
             host = Host(args[0])
             if host.init_pid() is None:
-                host.boot(image_root())
+                host.boot(host.image_root())
             host.wait_running()
             write_inventory(all_hosts())
         elif cmd == "vm-start":

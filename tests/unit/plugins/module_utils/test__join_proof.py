@@ -58,6 +58,42 @@ def test_parse_status_reads_the_daemon_settings_registered_processes_and_held_le
         {"lockspace": LS, "name": "0123456789abcdef0123456789abcdef", "shared": True, "pid": 4343}]
 
 
+# sanlock 3.9 (Debian 13), captured on a lab host and shortened: the daemon prints more settings (io_timeout,
+# watchdog_fire_timeout, ...) and a record per worker thread between the daemon and the clients.
+STATUS_3_9 = """daemon lab2
+    our_host_name=lab2
+    use_watchdog=0
+    max_worker_threads=8
+    num_worker_threads=2
+    use_hugepages=all
+    io_timeout=10
+    watchdog_fire_timeout=60
+    version_str=3.9.5
+worker 0
+    cmd_last=add_lockspace
+    busy=0
+    work_count=1
+p -1 helper
+    ci=0
+    pid=-1
+s __LIBVIRT__DISKS__:2:/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__:0
+    list=spaces
+    io_timeout=2
+    host_generation=1
+    renewal_last_success=23320
+"""
+
+
+def test_parse_status_of_sanlock_3_9_keeps_the_worker_records_out_of_the_daemon_settings():
+    status = parse_status(STATUS_3_9)
+    assert status["our_host_name"] == "lab2"
+    assert status["daemon"]["watchdog_fire_timeout"] == 60 and status["daemon"]["io_timeout"] == 10
+    assert "cmd_last" not in status["daemon"] and "busy" not in status["daemon"]
+    space = status["lockspaces"][(LS, 2, "/var/lib/libvirt/sanlock/" + LS)]
+    assert (space["io_timeout"], space["host_generation"], space["state"]) == (2, 1, "joined")
+    assert status["clients"] == {} and status["resources"] == []
+
+
 def _slot(name="7c1e-host-a", generation=5, timestamp=166):
     return [Slot(host_id=3, owner_name=name, generation=generation, timestamp=timestamp, io_timeout=10)]
 
