@@ -89,10 +89,10 @@ def failures(findings):
     return [f for f in findings if f.get("severity") not in ("info", "warning")]
 
 
-def _finding(kind, host, subject, detail):
+def _finding(kind, host, subject, detail, severity=None):
     # "check" is the key the audit filters document for the kind of a finding.
     return {"check": kind, "host": host, "subject": subject, "detail": detail,
-            "severity": "info" if kind in INFO_KINDS else "warning" if kind in WARNING_KINDS else "error"}
+            "severity": severity or ("info" if kind in INFO_KINDS else "warning" if kind in WARNING_KINDS else "error")}
 
 
 def _slots(data):
@@ -275,7 +275,9 @@ def _paused_vm_findings(hosts):
 
 def _migration_findings(hosts):
     infos = dict((name, data["migration"]) for name, data in hosts.items() if data.get("migration"))
-    return [_finding("migration", item["host"], item["subject"], item["detail"])
+    # A disk other hosts cannot reach is a warning: a VM on local storage is protected, it only cannot migrate.
+    return [_finding("migration", item["host"], item["subject"], item["detail"],
+                     "warning" if item.get("warning") else None)
             for item in _migration.group_findings(infos)]
 
 

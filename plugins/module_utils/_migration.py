@@ -381,7 +381,8 @@ def _same_disk(disk, there):
 # The audit's form -------------------------------------------------------------------------------------------------
 
 def group_findings(infos):
-    """Migration findings over all hosts (name -> info with paths checked), each {host, subject, detail}.
+    """Migration findings over all hosts (name -> info with paths checked), each {host, subject, detail}, and
+    warning=True for a disk path missing on other hosts (the VM cannot migrate there; it is still protected).
 
     Each host is compared with the group, not with every other host: its own settings, its disk_lease_dir
     against the one most hosts use, its domains' disk count; only disk paths are checked per domain per other
@@ -409,7 +410,7 @@ def group_findings(infos):
                 missing = sorted(other for other, there in infos.items() if other != name
                                  and not _same_disk(disk, (there.get("paths") or {}).get(disk["path"])))
                 if missing:
-                    found.append({"host": name, "subject": "%s: %s" % (domain, disk["path"]), "detail": (
+                    found.append({"host": name, "subject": "%s: %s" % (domain, disk["path"]), "warning": True, "detail": (
                         "cannot migrate to %s: the disk path does not exist there as the same kind of disk (%s), or "
                         "was not checked; a disk reached by another path gets another lease; fix: make the disk "
                         "reachable at exactly this path on every host it may run on"
