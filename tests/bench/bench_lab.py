@@ -290,8 +290,9 @@ def scale():
                 os.environ[key] = value
     small, large = SCALE_SIZES
     rows = []
-    for key, what in (("first_s", "site.yml first rollout"), ("rerun_s", "site.yml re-run (median of %d)"
-                                                               % SCALE_RERUNS), ("audit_s", "audit.yml")):
+    cases = (("first_s", "site.yml first rollout"), ("rerun_s", "site.yml re-run (median of %d)" % SCALE_RERUNS),
+             ("audit_s", "audit.yml"))
+    for key, what in cases:
         rows.append({"case": "%s, %d hosts vs %d" % (what, large, small), "ours_s": figures[large][key],
                      "stock": "same, %d hosts" % small, "stock_s": figures[small][key],
                      "checks": {"per_host_s": dict((count, round(figures[count][key] / count, 2))
