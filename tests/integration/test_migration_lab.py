@@ -147,3 +147,14 @@ def test_libvirt_migrates_to_a_host_without_the_lock_manager_and_the_vm_runs_the
         assert _held_here(lab, "lab1") is not None  # back under sanlock: acquired again on resume
     finally:
         lab.run("lab3", "mv {c}.mig-test {c} && systemctl restart libvirtd".format(c=conf))
+
+
+def test_a_host_whose_libvirt_daemon_was_stopped_with_its_sockets_takes_migrations_again(vm_on_lab1):
+    """Lab: tests that fake a fresh host or a fault stop libvirtd with its sockets; the roles then start the
+    daemon. The TCP socket the lab migrates through must come back with it (it failed CI once: every later
+    migration to that host was refused, "Connection refused")."""
+    lab = vm_on_lab1
+    lab.run("lab2", "systemctl stop libvirtd libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket; "
+                    "systemctl start libvirtd")
+    _migrate(lab, "lab1", "lab2")
+    assert _state(lab, "lab2") == "running" and _held_here(lab, "lab2") is not None

@@ -98,6 +98,16 @@ rm -f "$tmp/etc/libvirt/qemu/networks/autostart/default.xml"
 printf '\n# LAB-ONLY (autolease lab image): migration over the lab bridge.\nauth_tcp = "none"\n' \
     >> "$tmp/etc/libvirt/libvirtd.conf"
 chroot "$tmp" systemctl enable libvirtd-tcp.socket
+# The TCP socket is bound to libvirtd.socket: tests that stop the daemon with
+# its sockets (a fault, a fresh host) would leave it stopped. Every start of
+# the daemon starts it first, so the daemon gets its descriptor.
+mkdir -p "$tmp/etc/systemd/system/libvirtd.service.d"
+cat > "$tmp/etc/systemd/system/libvirtd.service.d/lab-tcp.conf" <<'CONF'
+# LAB-ONLY (autolease lab image): see tests/lab/image.sh
+[Unit]
+Wants=libvirtd-tcp.socket
+After=libvirtd-tcp.socket
+CONF
 
 # LAB-ONLY: timers and services that only slow a container's boot.
 for unit in systemd-timesyncd.service apt-daily.timer apt-daily-upgrade.timer \
@@ -122,8 +132,8 @@ if [ "$variant" = modular ]; then
 # LAB-ONLY (autolease lab image): Debian's libvirtd in virtqemud's place; see tests/lab/image.sh
 [Unit]
 Description=libvirt QEMU daemon (lab stand-in: Debian's libvirtd under the modular unit names)
-Wants=virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket
-After=virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket
+Wants=virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket virtqemud-tcp.socket
+After=virtqemud.socket virtqemud-ro.socket virtqemud-admin.socket virtqemud-tcp.socket
 Requires=virtlogd.socket
 After=virtlogd.socket network.target dbus.service remote-fs.target
 
