@@ -14,6 +14,7 @@ holds it, for which qemu) and on the lease storage (the lease file's owner host_
 import hashlib
 import json
 import re
+import time
 
 import pytest
 
@@ -124,6 +125,15 @@ def test_the_destination_does_not_check_the_lease_version_it_received(vm_on_lab1
         lab.run("lab3", "virsh destroy %s; virsh undefine %s" % (VM, VM))
     finally:
         lab.run("lab3", "umount /srv/lab-images")
+    # lab3's sanlock releases the lease when it sees its qemu gone: not at once on a busy machine.
+    deadline = time.monotonic() + 30
+    while _held_here(lab, "lab3") is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _held_here(lab, "lab3") is None
+    # Lab only: libvirt takes the bind-mounted /srv/lab-images for local storage, so lab1 gave the disk back to
+    # root when the VM left it, and lab3 when it stopped. A paused destination opens the disk at resume: give
+    # it back to qemu's user (on NFS, libvirt leaves the owner alone).
+    lab.run("lab2", "chown libvirt-qemu:libvirt-qemu %s" % DISK)
     assert _owner_on_disk(lab, "lab2")[1] == version + 1  # lab3 held it: one version on
     resumed = lab.run("lab2", "virsh resume %s" % VM, check=False)
     assert resumed.returncode == 0, resumed.stderr
