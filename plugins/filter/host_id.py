@@ -26,15 +26,31 @@ def _pin(value):
     return int(text) if text.isdigit() else text
 
 
-def host_id_same_pin(pins, host):
-    """The other hosts whose pinned host_id is the one host pins, sorted; [] when host pins none."""
+def host_id_same_pin(pins, host=None):
+    """The other hosts whose pinned host_id is the one host pins, sorted; [] when host pins none.
+
+    Without host: every host that shares its pin with others -> those others, in one pass over the pins (a play
+    computes this once, not once per host).
+    """
     if not isinstance(pins, dict):
         raise AnsibleFilterError("host_id_same_pin: expected a dict host -> host_id_explicit (null when not "
                                  "pinned), got %s" % type(pins).__name__)
-    mine = _pin(pins.get(host))
-    if mine is None:
-        return []
-    return sorted(other for other, value in pins.items() if other != host and _pin(value) == mine)
+    if host is not None:
+        mine = _pin(pins.get(host))
+        if mine is None:
+            return []
+        return sorted(other for other, value in pins.items() if other != host and _pin(value) == mine)
+    by_pin = {}
+    for name, value in pins.items():
+        pin = _pin(value)
+        if pin is not None:
+            by_pin.setdefault(pin, []).append(name)
+    clashes = {}
+    for names in by_pin.values():
+        if len(names) > 1:
+            for name in names:
+                clashes[name] = sorted(other for other in names if other != name)
+    return clashes
 
 
 class FilterModule(object):

@@ -41,3 +41,18 @@ def test_a_host_missing_from_the_pins_has_no_pin():
 def test_input_must_be_a_dict():
     with pytest.raises(AnsibleFilterError, match="host_id_same_pin: expected a dict host -> host_id_explicit"):
         host_id_same_pin([7, 7], "kvm1")
+
+
+@pytest.mark.parametrize("pins", [
+    {"kvm1": "07", "kvm2": 7, "kvm3": 8, "kvm4": None, "kvm5": "", "kvm6": "0007"},
+    {"kvm1": "seven", "kvm2": "seven", "kvm3": "7", "kvm4": 9},
+    dict(("kvm%d" % index, index % 5 or None) for index in range(1, 40)),
+])
+def test_the_clashes_of_all_hosts_at_once_are_those_host_by_host(pins):
+    expected = dict((host, host_id_same_pin(pins, host)) for host in pins if host_id_same_pin(pins, host))
+    assert host_id_same_pin(pins) == expected
+    assert expected  # every case has a clash to find
+
+
+def test_no_clash_gives_an_empty_map():
+    assert host_id_same_pin({"kvm1": 1, "kvm2": 2, "kvm3": None}) == {}

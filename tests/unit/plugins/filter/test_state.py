@@ -180,3 +180,44 @@ def test_lockspace_join_picks_the_verified_join_at_the_lease_directory():
     assert lockspace_join({"lockspaces": [stale]}, LEASES) == stale
     assert lockspace_join({"lockspaces": [dict(good, path="/other/__LIBVIRT__DISKS__")]}, LEASES) == {}
     assert lockspace_join({"lockspaces": None}, LEASES) == {}
+
+
+def digested(states, keep_all=False):
+    """The states as host_info returns them with all_slots=false: own slot, digest of all the slots read."""
+    from ansible_collections.autolease.sanlock.plugins.module_utils._host_info import own_slots, slots_digest
+    for state in states.values():
+        state["slots_digest"] = slots_digest(state["slots"])
+        if not keep_all:
+            state["slots"] = own_slots(state["slots"], state["lockspaces"], LEASES)
+    return states
+
+
+def test_unshared_is_empty_for_hosts_carrying_only_their_own_slot_and_one_digest():
+    states = digested(shared_states())
+    assert [sorted(state["slots"]) for state in states.values()] == [["1"], ["2"], ["3"]]
+    assert state_unshared(states, LOCKSPACE) == []
+
+
+def test_unshared_with_digests_still_names_a_private_copy_a_stale_copy_and_a_missing_own_slot():
+    private = shared_states()
+    private["kvm3"]["slots"] = slots(3)
+    for state in ("kvm1", "kvm2"):
+        del private[state]["slots"]["3"]
+    assert state_unshared(digested(private), LOCKSPACE) == ["kvm1 and kvm3 read different slots in " + LOCKSPACE]
+    stale = shared_states()
+    stale["kvm2"]["slots"]["1"]["generation"] = 5
+    assert state_unshared(digested(stale), LOCKSPACE) == ["kvm1 and kvm2 read different slots in " + LOCKSPACE]
+    blind = shared_states()
+    del blind["kvm1"]["slots"]["1"]
+    assert state_unshared(digested(blind), LOCKSPACE) == ["kvm1 does not see its own slot 1 in " + LOCKSPACE]
+
+
+def test_unshared_with_unequal_digests_falls_back_to_the_slots_of_the_play():
+    # a host outside the play joined between two readings: the digests differ, the full slots still prove it
+    states = shared_states()
+    for state in states.values():
+        state["slots"]["7"] = {"owner_name": "kvm7", "generation": 3}
+    del states["kvm1"]["slots"]["7"]
+    assert state_unshared(digested(states, keep_all=True), LOCKSPACE) == []
+    # with only their own slots the hosts cannot prove it: the caller falls back to the token check
+    assert state_unshared(digested(states), LOCKSPACE) != []

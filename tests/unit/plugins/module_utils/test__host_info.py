@@ -29,6 +29,7 @@ from ansible_collections.autolease.sanlock.plugins.module_utils._host_info impor
     read_path,
     registry,
     running_vms,
+    slots_digest,
     unit_states,
     user_groups,
 )
@@ -278,7 +279,7 @@ def test_qemu_pid_files(tmp_path):
 
 
 KEYS = ["files", "lease_dir", "lockspaces", "mounts", "qemu_pid_files", "registry", "running_vms", "sanlock_pending",
-        "slots", "units", "unprotected_vms", "users"]
+        "slots", "slots_digest", "units", "unprotected_vms", "users"]
 
 
 def test_host_info_returns_every_documented_key(lease_dir, tmp_path, monkeypatch):
@@ -344,3 +345,15 @@ def test_readers_of_a_hung_lease_dir_fail_at_the_deadline_instead_of_answering_u
         with pytest.raises(StorageTimeout, match=expected):
             reader()
         assert time.monotonic() - started < storage_deadline + 1.5, expected
+
+
+def test_host_info_with_own_slots_keeps_the_daemons_slot_and_the_digest_of_all(lease_cluster, lease_dir):
+    everything = lease_cluster.a.call("_host_info.host_info", [], lease_dir=lease_dir, libvirt_uri="")["ok"]
+    own = lease_cluster.a.call("_host_info.host_info", [], lease_dir=lease_dir, libvirt_uri="", all_slots=False)["ok"]
+    assert sorted(everything["slots"]) == ["1", "2"] and sorted(own["slots"]) == ["1"]
+    assert own["slots"]["1"] == everything["slots"]["1"]
+    assert own["slots_digest"] == everything["slots_digest"] == slots_digest(everything["slots"])
+    other = lease_cluster.b.call("_host_info.host_info", [], lease_dir=lease_dir, libvirt_uri="", all_slots=False)["ok"]
+    assert sorted(other["slots"]) == ["2"] and other["slots_digest"] == own["slots_digest"]
+    assert lease_cluster.c.call("_host_info.host_info", [], lease_dir=lease_dir, libvirt_uri="",
+                                all_slots=False)["ok"]["slots"] == {}  # joined nothing: no slot of its own
