@@ -47,6 +47,8 @@ BAD_INPUTS = [
     ("libvirt", {"libvirt_host_id": 3, "libvirt_io_timeout": -1}, "libvirt_io_timeout"),
     ("libvirt", {"libvirt_host_id": 3, "libvirt_daemon": "qemud"}, "libvirt_daemon"),
     ("libvirt", {"libvirt_host_id": 3, "libvirt_restart_batch": 0}, "libvirt_restart_batch"),
+    ("libvirt", {"libvirt_host_id": 3, "libvirt_restart_batch": [1, "0%"]}, "libvirt_restart_batch"),
+    ("libvirt", {"libvirt_host_id": 3, "libvirt_restart_batch": "ten"}, "libvirt_restart_batch"),
     ("shared_storage", {"shared_storage_src": ""}, "shared_storage_src"),
     ("shared_storage", {"shared_storage_src": "   "}, "shared_storage_src"),
     ("shared_storage", {"shared_storage_src": "nfs:/x", "shared_storage_fstype": "nfs5"}, "shared_storage_fstype"),
