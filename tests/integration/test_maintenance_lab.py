@@ -124,6 +124,22 @@ def test_the_maintenance_refuses_and_changes_nothing_when_a_vm_cannot_move(vms_e
     assert (_where(lab), _sanlock_pid(lab, "lab1")) == before
 
 
+def test_a_failed_migration_names_the_vm_where_the_vms_are_and_the_fix(vms_everywhere):
+    """The preflight passes but the destination's libvirt cannot be reached (a wrong URI): the drain stops before
+    sanlock is touched, names the migration that failed and where every VM is, and says how to go on."""
+    lab = vms_everywhere
+    before = (_where(lab), _sanlock_pid(lab, "lab1"))
+    run = lab.ansible(MAINTENANCE, "-e", "host=lab1",
+                      "-e", "autolease_migrate_uri=qemu+tcp://{{ autolease_migrate_to }}:1/system")
+    assert run.returncode != 0, run.stdout[-6000:]
+    out = run.stdout.replace("\\n", " ")
+    assert re.search(r"The drain of lab1 stopped: mnt-vm1 to lab[23] failed \(.*(refused|connect)", out), out[-6000:]
+    assert "Still on lab1: mnt-vm1." in out and "Moved: none" in out, out[-6000:]
+    assert re.search(r"Check autolease_migrate_uri \(qemu\+tcp://lab[23]:1/system\)", out), out[-6000:]
+    assert "run this playbook again: it drains what is left" in out, out[-6000:]
+    assert (_where(lab), _sanlock_pid(lab, "lab1")) == before
+
+
 def test_the_preflight_refuses_a_destination_without_the_lock_manager(vms_everywhere):
     """libvirt itself would migrate there and run the VM without a lease (test_migration_lab.py)."""
     lab = vms_everywhere
