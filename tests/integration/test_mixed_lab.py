@@ -233,6 +233,21 @@ def test_cleanup_from_debian_13_keeps_the_lease_debian_12_holds(mixed_lab):
 
 
 @pytest.mark.lab
+def test_maintenance_upgrades_the_packages_the_roles_install_on_debian_13(mixed_lab):
+    """maintenance.yml -e upgrade=true on the Debian 13 host upgrades the roles' own packages for Debian 13
+    (libvirt-daemon-plugin-sanlock; libvirt-sanlock is a transitional package there, not installed); the host
+    rejoins with its host_id."""
+    before = mixed_lab.host_id("lab2")
+    res = mixed_lab.playbook("maintenance.yml", "-e", "host=lab2", "-e", "upgrade=true")
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
+    assert re.search(r"TASK \[Upgrade the sanlock and libvirt packages the roles install\][^\n]*\nok: \[lab2\]",
+                     res.stdout), res.stdout[-6000:]
+    assert mixed_lab.host_id("lab2") == before
+    status = mixed_lab.run("lab2", "dpkg-query -W -f='${Status}' libvirt-sanlock 2>/dev/null; true").stdout
+    assert "install ok installed" not in status, status
+
+
+@pytest.mark.lab
 def test_a_rolling_upgrade_keeps_the_host_id_and_the_refusal(mixed_lab):
     """lab1 goes from Debian 12 to a fresh Debian 13 host of the same name while lab2 keeps its VM."""
     disk = IMAGES + "/mixed-upgrade.img"
